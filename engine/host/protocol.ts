@@ -268,3 +268,21 @@ export type EngineRequest =
   | { op: 'shutdown' };
 
 export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** Why a request failed, for callers that map errors (e.g. HTTP status codes). */
+export type EngineErrorCode = 'BAD_REQUEST' | 'NOT_FOUND' | 'BUSY' | 'QUEUE_FULL' | 'ENGINE_EXITED' | 'INTERNAL';
+
+/** An error that crosses the process boundary with its code intact. */
+export class EngineError extends Error {
+  constructor(message: string, readonly code: EngineErrorCode = 'BAD_REQUEST') {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+/** Replies and events the engine process sends back. */
+export type EngineReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { message: string; code: EngineErrorCode } }
+  | { id: number; progress: SampleProgress }
+  | { broadcast: TrainEvent };

@@ -1,0 +1,170 @@
+/**
+ * The client the Node-RED nodes use to reach the shared engine: a child process (child_process.fork) that owns
+ * TensorFlow.js, so training never blocks Node-RED and a native crash cannot take it down. The child is started
+ * on the first request; if it dies, pending requests fail with ENGINE_EXITED, `exit` is emitted, and the next
+ * request starts a new one.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import {
+  EngineError,
+  type CompletePipeline, type EngineInfo, type EngineReply, type EngineRequest, type EvaluateRequest,
+  type EvaluateResult, type JobStatus, type ModelSpec, type NoiseRequest, type NoiseResult, type SampleProgress,
+  type SampleRequest, type SampleResult, type ScheduleSpec, type ScheduleTables, type TrainOptions,
+} from './protocol';
+
+export interface EngineOptions {
+  /** Where models are stored (`<userDir>/iddpm/models` in Node-RED). */
+  modelsDir: string;
+  /** Backend request: auto (default), tensorflow, wasm, cpu. */
+  backend?: string;
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+  onProgress?: (p: SampleProgress) => void;
+}
+
+/** How long `close` waits for the engine to checkpoint and exit before killing it. */
+const CLOSE_TIMEOUT_MS = 12_000;
+
+function childEntry(): { file: string; execArgv: string[] } {
+  // Running from sources (tests through tsx) forks the .ts entry through the same loader.
+  const fromSource = __filename.endsWith('.ts');
+  return fromSource
+    ? { file: join(__dirname, 'main.ts'), execArgv: ['--import', 'tsx'] }
+    : { file: join(__dirname, 'main.js'), execArgv: [] };
+}
+
+export class EngineClient extends EventEmitter {
+  private child: ChildProcess | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  constructor(readonly options: EngineOptions) {
+    super();
+  }
+
+  /** The running child's pid, if one runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private start(): ChildProcess {
+    const { file, execArgv } = childEntry();
+    const env: NodeJS.ProcessEnv = { ...process.env, IDDPM_MODELS_DIR: this.options.modelsDir };
+    if (this.options.backend) env.IDDPM_BACKEND = this.options.backend;
+    const child = fork(file, [], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.on('message', (m) => this.onReply(m as EngineReply));
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      const reason = signal ? `signal ${signal}` : `code ${code}`;
+      const err = new EngineError(`The IDDPM engine process exited (${reason}); it restarts on the next request`, 'ENGINE_EXITED');
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+      this.emit('exit', err.message);
+    });
+    child.on('error', (err) => this.emit('error-log', err));
+    this.child = child;
+    return child;
+  }
+
+  private onReply(reply: EngineReply): void {
+    if ('broadcast' in reply) {
+      this.emit('train', reply.broadcast);
+      return;
+    }
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    if ('progress' in reply) {
+      p.onProgress?.(reply.progress);
+      return;
+    }
+    this.pending.delete(reply.id);
+    this.updateRef();
+    if (reply.ok) p.resolve(reply.result);
+    else p.reject(new EngineError(reply.error.message, reply.error.code));
+  }
+
+  /** Keep Node-RED (or a test) alive only while a request is in flight. */
+  private updateRef(): void {
+    const c = this.child;
+    if (!c) return;
+    const ch = c.channel as unknown as { ref(): void; unref(): void } | undefined;
+    if (this.pending.size > 0) {
+      c.ref();
+      ch?.ref();
+    } else {
+      c.unref();
+      ch?.unref();
+    }
+  }
+
+  /** Sends one request and resolves with its result. */
+  request<T>(req: EngineRequest, onProgress?: (p: SampleProgress) => void): Promise<T> {
+    const child = this.child ?? this.start();
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
+      this.updateRef();
+      child.send({ id, ...req }, (err) => {
+        if (err && this.pending.delete(id)) reject(new EngineError(`Could not reach the IDDPM engine: ${err.message}`, 'ENGINE_EXITED'));
+      });
+    });
+  }
+
+  info(): Promise<EngineInfo> {
+    return this.request({ op: 'info' });
+  }
+  train(name: string, pipeline: CompletePipeline, options: TrainOptions): Promise<JobStatus> {
+    return this.request({ op: 'train', name, pipeline, options });
+  }
+  control(name: string, action: 'stop' | 'pause' | 'resume'): Promise<JobStatus> {
+    return this.request({ op: 'control', name, action });
+  }
+  status(name: string): Promise<JobStatus | null> {
+    return this.request({ op: 'status', name });
+  }
+  sample(request: SampleRequest, onProgress?: (p: SampleProgress) => void): Promise<SampleResult> {
+    return this.request({ op: 'sample', request }, onProgress);
+  }
+  noise(request: NoiseRequest): Promise<NoiseResult> {
+    return this.request({ op: 'noise', request });
+  }
+  schedule(spec: ScheduleSpec): Promise<ScheduleTables> {
+    return this.request({ op: 'schedule', spec });
+  }
+  evaluate(request: EvaluateRequest): Promise<EvaluateResult> {
+    return this.request({ op: 'evaluate', request });
+  }
+  modelSpec(name: string): Promise<ModelSpec> {
+    return this.request({ op: 'modelSpec', name });
+  }
+
+  /** Stops every job at a step boundary (each writes its checkpoint), then ends the process. */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.request({ op: 'shutdown' }).catch(() => undefined);
+    const timer = setTimeout(() => child.kill('SIGKILL'), CLOSE_TIMEOUT_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+const shared = new Map<string, EngineClient>();
+
+/** One engine per models folder and backend in this process: every IDDPM node of a Node-RED runtime shares it. */
+export function sharedEngine(options: EngineOptions): EngineClient {
+  const key = `${options.modelsDir}\0${options.backend ?? ''}`;
+  let client = shared.get(key);
+  if (!client) {
+    client = new EngineClient(options);
+    shared.set(key, client);
+  }
+  return client;
+}
