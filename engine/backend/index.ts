@@ -9,6 +9,7 @@
 import { tf } from '../tf';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmKernels } from './wasm-kernels';
 
 export type BackendRequest = 'auto' | 'tensorflow' | 'tensorflow-gpu' | 'tensorflow-cpu' | 'wasm' | 'cpu';
 export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'tensorflow-gpu', 'tensorflow-cpu', 'wasm', 'cpu'];
@@ -111,3 +112,5 @@ export async function initBackend(request?: string): Promise<BackendInfo> {
 export function backendInfo(): BackendInfo | undefined {
   return current;
 }
+
+onBackendReady((name) => { if (name === 'wasm') registerWasmKernels(); });
