@@ -1,0 +1,2 @@
+/** Timestep samplers: uniform and loss-second-moment importance sampling. */
+export * from './samplers';
