@@ -1,0 +1,63 @@
+/**
+ * Layouts for previews: tiling a batch into one image (as torchvision's `make_grid`) and integer
+ * nearest-neighbour upscaling so 28x28 samples are visible in the editor.
+ */
+import { ImageBatch } from './pixels';
+
+export interface GridOptions {
+  /** Images per row. Default: ceil(sqrt(N)), a near-square grid. */
+  columns?: number;
+  /** Pixels between tiles and around the border. */
+  padding?: number;
+  /**
+   * Value of the gutters, in [-1, 1]. Default 1 (white): samples of MNIST-like data have black
+   * backgrounds, and black gutters would merge the tiles into one picture.
+   */
+  padValue?: number;
+}
+
+/**
+ * Tiles a batch into a single [1, H', W', C] image: `columns` tiles per row, row-major (image k at row
+ * floor(k / columns), column k mod columns), `padding` pixels of `padValue` between tiles and around them.
+ */
+export function makeGrid(batch: ImageBatch, options: GridOptions = {}): ImageBatch {
+  const [n, h, w, c] = batch.shape;
+  const columns = Math.min(options.columns ?? Math.ceil(Math.sqrt(n)), n);
+  const padding = options.padding ?? 2;
+  const padValue = options.padValue ?? 1;
+  if (!Number.isInteger(columns) || columns < 1) throw new Error(`grid columns must be a positive integer, got ${columns}`);
+  if (!Number.isInteger(padding) || padding < 0) throw new Error(`grid padding must be a non-negative integer, got ${padding}`);
+  const rows = Math.ceil(n / columns);
+  const gridH = rows * (h + padding) + padding;
+  const gridW = columns * (w + padding) + padding;
+  const out = new Float32Array(gridH * gridW * c).fill(padValue);
+  for (let k = 0; k < n; k++) {
+    const top = padding + Math.floor(k / columns) * (h + padding);
+    const left = padding + (k % columns) * (w + padding);
+    for (let y = 0; y < h; y++) {
+      const src = ((k * h + y) * w) * c;
+      out.set(batch.data.subarray(src, src + w * c), ((top + y) * gridW + left) * c);
+    }
+  }
+  return { shape: [1, gridH, gridW, c], data: out };
+}
+
+/** Enlarges every image by an integer `factor`, each pixel becoming a factor x factor block. */
+export function upscaleNearest(batch: ImageBatch, factor: number): ImageBatch {
+  if (!Number.isInteger(factor) || factor < 1) throw new Error(`upscale factor must be a positive integer, got ${factor}`);
+  const [n, h, w, c] = batch.shape;
+  const outH = h * factor;
+  const outW = w * factor;
+  const out = new Float32Array(n * outH * outW * c);
+  for (let k = 0; k < n; k++) {
+    for (let y = 0; y < outH; y++) {
+      const srcRow = ((k * h + Math.floor(y / factor)) * w) * c;
+      const dstRow = ((k * outH + y) * outW) * c;
+      for (let x = 0; x < outW; x++) {
+        const src = srcRow + Math.floor(x / factor) * c;
+        for (let ch = 0; ch < c; ch++) out[dstRow + x * c + ch] = batch.data[src + ch];
+      }
+    }
+  }
+  return { shape: [n, outH, outW, c], data: out };
+}
