@@ -1,0 +1,209 @@
+/**
+ * Generating images from a trained model (what `image_sample.py` of improved-diffusion does): batches of x_T
+ * through the ancestral or DDIM loop over the full process or a respacing, with class labels, a seed, progress,
+ * cancellation and optional frames of the reverse process.
+ *
+ * Randomness: every image i draws from its own generator `Rng(seed).fork('image:i')` — first x_T, then z for each
+ * step that adds noise, in step order. So an image depends only on the seed, its index, its class and the
+ * settings, not on the batch size, on timing, or on what else the engine is doing.
+ */
+import { tf } from '../tf';
+import { Rng } from '../rng';
+import type { RawImages } from '../host/protocol';
+import type { GaussianDiffusion } from '../diffusion';
+import { ModelFn } from './steps';
+import { SAMPLE_METHODS, SampleMethod, StepInfo, reverseLoop } from './loop';
+import { PipelineForSampling, samplingDiffusion } from './process';
+
+/** The UNet as the samplers use it (engine/unet `UNet`, with whichever weights the caller picked). */
+export interface SamplerUNet {
+  apply(x: tf.Tensor4D, timesteps: tf.Tensor1D, y?: tf.Tensor1D, opts?: { training?: boolean }): tf.Tensor4D;
+}
+
+/** A model ready to sample: its network, the pipeline it was trained with, and its image format. */
+export interface SamplingModel {
+  unet: SamplerUNet;
+  pipeline: PipelineForSampling;
+  imageSize: number;
+  channels: number;
+  numClasses: number | null;
+}
+
+export interface GenerateOptions {
+  count: number;
+  /** Images per reverse-process run (default 16). */
+  batchSize?: number;
+  /** Number of steps, `ddimN` or section counts `10,15,20`; default the full T. */
+  steps?: number | string;
+  method?: SampleMethod;
+  eta?: number;
+  clipDenoised?: boolean;
+  /** One class for every image or one per image (class-conditional models only); default random classes. */
+  classes?: number | number[];
+  seed?: number;
+  /** Report progress every k steps (0 = never). */
+  progressEvery?: number;
+  /** Keep x_t and x̂₀ every k steps (0 = never). */
+  framesEvery?: number;
+}
+
+export interface GenerateHooks {
+  onProgress?: (p: { step: number; total: number; batch: number; batches: number }) => void;
+  isCancelled?: () => boolean;
+  signal?: AbortSignal;
+}
+
+/** One frame of the reverse process: x_t and x̂₀(x_t) of every image, at original timestep t. */
+export interface SampleFrame {
+  t: number;
+  xt: RawImages;
+  predXstart: RawImages;
+}
+
+export interface GenerateResult {
+  images: RawImages;
+  classes?: number[];
+  frames?: SampleFrame[];
+  seed: number;
+  /** Steps each image went through. */
+  steps: number;
+}
+
+interface CheckedOptions {
+  count: number;
+  batchSize: number;
+  method: SampleMethod;
+  eta: number;
+  clipDenoised: boolean;
+  seed: number;
+  progressEvery: number;
+  framesEvery: number;
+}
+
+function checkCount(name: string, v: unknown, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Sampling: ${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** Validates the options a person sets, with messages that say what to change. */
+export function checkGenerateOptions(opts: GenerateOptions): CheckedOptions {
+  const method = opts.method ?? 'ancestral';
+  if (!SAMPLE_METHODS.includes(method)) throw new Error(`Sampling: unknown method ${JSON.stringify(method)}; use "ancestral" or "ddim"`);
+  const eta = opts.eta ?? 0;
+  if (typeof eta !== 'number' || !Number.isFinite(eta) || eta < 0) throw new Error(`Sampling: eta must be a number ≥ 0, got ${JSON.stringify(eta)}`);
+  const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
+  if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new Error(`Sampling: seed must be a number, got ${JSON.stringify(seed)}`);
+  return {
+    count: checkCount('count', opts.count, 1),
+    batchSize: checkCount('batchSize', opts.batchSize ?? 16, 1),
+    method,
+    eta,
+    clipDenoised: opts.clipDenoised ?? true,
+    seed,
+    progressEvery: checkCount('progressEvery', opts.progressEvery ?? 0, 0),
+    framesEvery: checkCount('framesEvery', opts.framesEvery ?? 0, 0),
+  };
+}
+
+/**
+ * The class of every image: the given one(s), checked against the model, or uniform random classes (as
+ * image_sample.py draws them) for a class-conditional model; undefined for an unconditional one.
+ */
+export function resolveClasses(numClasses: number | null, count: number, classes: number | number[] | undefined, rng: Rng): number[] | undefined {
+  if (numClasses === null) {
+    if (classes !== undefined && classes !== null) throw new Error('Sampling: this model is not class-conditional; remove the class setting');
+    return undefined;
+  }
+  if (classes === undefined || classes === null) return Array.from({ length: count }, () => rng.int(numClasses));
+  const list = Array.isArray(classes) ? classes : new Array<number>(count).fill(classes);
+  if (list.length !== count) throw new Error(`Sampling: ${list.length} classes given for ${count} images; give one class for all or one per image`);
+  for (const c of list) {
+    if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new Error(`Sampling: class ${JSON.stringify(c)} is out of range; this model has classes 0 … ${numClasses - 1}`);
+  }
+  return list;
+}
+
+/** The model as a function of (x_t, process index t): the process maps and rescales t; labels ride along. */
+export function modelFn(unet: SamplerUNet, diffusion: GaussianDiffusion, labels?: tf.Tensor1D): ModelFn {
+  return (x, t) => tf.tidy(() => unet.apply(x, diffusion.scaleTimesteps(t) as tf.Tensor1D, labels, { training: false }));
+}
+
+/** n per-image draws of `size` normals, stacked as one [n, ...shape] tensor. */
+function drawBatch(rngs: Rng[], shape: [number, number, number]): tf.Tensor4D {
+  const size = shape[0] * shape[1] * shape[2];
+  const data = new Float32Array(rngs.length * size);
+  rngs.forEach((r, i) => data.set(r.normalArray(size), i * size));
+  return tf.tensor4d(data, [rngs.length, ...shape]);
+}
+
+/** Appends a batch's frame to the frame list at position `k` (frames of later batches extend earlier ones). */
+function addFrame(frames: Array<{ t: number; xt: Float32Array[]; pred: Float32Array[] }>, k: number, t: number, info: StepInfo): void {
+  frames[k] ??= { t, xt: [], pred: [] };
+  frames[k].xt.push(info.xt.dataSync() as Float32Array);
+  frames[k].pred.push(info.predXstart.dataSync() as Float32Array);
+}
+
+function concatRaw(parts: Float32Array[], n: number, shape: [number, number, number]): RawImages {
+  const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    data.set(p, off);
+    off += p.length;
+  }
+  return { shape: [n, ...shape], data };
+}
+
+/**
+ * Generates `count` images. Images come back in [−1, 1] (clamped, as image_sample.py clamps when it converts to
+ * bytes). Throws SamplingCancelledError when cancelled between steps.
+ */
+export async function generate(model: SamplingModel, options: GenerateOptions, hooks: GenerateHooks = {}): Promise<GenerateResult> {
+  const o = checkGenerateOptions(options);
+  const root = new Rng(o.seed);
+  const classes = resolveClasses(model.numClasses, o.count, options.classes, root.fork('classes'));
+  const diffusion = samplingDiffusion(model.pipeline, options.steps);
+  const shape: [number, number, number] = [model.imageSize, model.imageSize, model.channels];
+  const total = diffusion.numTimesteps;
+  const batches = Math.ceil(o.count / o.batchSize);
+  const out: Float32Array[] = [];
+  const frames: Array<{ t: number; xt: Float32Array[]; pred: Float32Array[] }> = [];
+  for (let b = 0; b < batches; b++) {
+    const start = b * o.batchSize;
+    const n = Math.min(o.batchSize, o.count - start);
+    const rngs = Array.from({ length: n }, (_, i) => root.fork(`image:${start + i}`));
+    const labels = classes ? tf.tensor1d(classes.slice(start, start + n), 'int32') : undefined;
+    const xT = drawBatch(rngs, shape);
+    try {
+      const x0 = await reverseLoop(o.method, diffusion, modelFn(model.unet, diffusion, labels), xT, {
+        clipDenoised: o.clipDenoised,
+        eta: o.eta,
+        drawNoise: () => drawBatch(rngs, shape),
+        isCancelled: hooks.isCancelled,
+        signal: hooks.signal,
+        onStep: (info) => {
+          const last = info.done === info.total;
+          if (o.framesEvery > 0 && (info.done % o.framesEvery === 0 || last)) {
+            addFrame(frames, Math.ceil(info.done / o.framesEvery) - 1, diffusion.timestepMap[info.t], info);
+          }
+          if (o.progressEvery > 0 && (info.done % o.progressEvery === 0 || last)) {
+            hooks.onProgress?.({ step: info.done, total: info.total, batch: b, batches });
+          }
+        },
+      });
+      const clipped = x0.clipByValue(-1, 1);
+      out.push(clipped.dataSync() as Float32Array);
+      clipped.dispose();
+      x0.dispose();
+    } finally {
+      xT.dispose();
+      labels?.dispose();
+    }
+  }
+  return {
+    images: concatRaw(out, o.count, shape),
+    classes,
+    frames: o.framesEvery > 0 ? frames.map((f) => ({ t: f.t, xt: concatRaw(f.xt, o.count, shape), predXstart: concatRaw(f.pred, o.count, shape) })) : undefined,
+    seed: o.seed,
+    steps: total,
+  };
+}
