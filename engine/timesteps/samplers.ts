@@ -23,9 +23,15 @@ function checkT(numTimesteps: number): void {
   if (!Number.isInteger(numTimesteps) || numTimesteps < 1) throw new Error(`Number of timesteps must be a positive integer, got ${String(numTimesteps)}`);
 }
 
+/** The loss weights 1/(T·p[index]) of drawn indices, p = w/Σw, rounded to float32 as the reference does. */
+export function importanceWeights(w: Float64Array, indices: ArrayLike<number>): Float32Array {
+  let total = 0;
+  for (const v of w) total += v;
+  return Float32Array.from(indices as ArrayLike<number>, (i) => 1 / (w.length * (w[i] / total)));
+}
+
 /**
- * `ScheduleSampler.sample`: p = w/Σw, indices drawn from p by inverse CDF with `rng`, and the loss weights
- * 1/(T·p[index]) rounded to float32 as the reference does.
+ * `ScheduleSampler.sample`: indices drawn from p = w/Σw by inverse CDF with `rng`, with their `importanceWeights`.
  */
 export function sampleFromWeights(w: Float64Array, batchSize: number, rng: Rng): { indices: Int32Array; weights: Float32Array } {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`Batch size must be a positive integer, got ${String(batchSize)}`);
@@ -39,7 +45,6 @@ export function sampleFromWeights(w: Float64Array, batchSize: number, rng: Rng):
   let last = p.length - 1;
   while (last > 0 && p[last] === 0) last--; // rounding must never pick a zero-probability step
   const indices = new Int32Array(batchSize);
-  const weights = new Float32Array(batchSize);
   for (let b = 0; b < batchSize; b++) {
     const u = rng.next() * acc;
     let lo = 0;
@@ -50,9 +55,8 @@ export function sampleFromWeights(w: Float64Array, batchSize: number, rng: Rng):
       else lo = mid + 1;
     }
     indices[b] = lo;
-    weights[b] = 1 / (p.length * p[lo]);
   }
-  return { indices, weights };
+  return { indices, weights: importanceWeights(w, indices) };
 }
 
 /** `UniformSampler`: every t equally likely, all loss weights 1. */
