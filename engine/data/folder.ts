@@ -30,7 +30,8 @@ async function listImageFiles(dir: string): Promise<string[]> {
   });
   const files = entries
     .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
-    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+    // `parentPath` arrived in Node 20.12; earlier 20.x only have its alias `path`.
+    .map((e) => path.relative(dir, path.join(e.parentPath ?? e.path, e.name)));
   return files.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
