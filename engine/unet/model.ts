@@ -34,7 +34,8 @@ export class UNet {
 
   private constructor(readonly config: UNetConfig, values: Map<string, Float32Array>) {
     this.layout = buildLayout(config);
-    this.vars = new Map(this.layout.params.map((s) => [s.name, tf.variable(tf.tensor(values.get(s.name) as Float32Array, s.shape), true)]));
+    // tidy frees each initial tensor; the variable holds its own copy.
+    this.vars = new Map(this.layout.params.map((s) => [s.name, tf.tidy(() => tf.variable(tf.tensor(values.get(s.name) as Float32Array, s.shape), true))]));
   }
 
   /** A freshly initialised UNet (PyTorch's default initialisation, zero_module layers zero), deterministic in seed. */
