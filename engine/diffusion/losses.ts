@@ -42,6 +42,14 @@ function cdfLogit(x: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * log σ(x) = −softplus(−x). Not tf.logSigmoid: its gradient closes over its input instead of saving it, so
+ * inside a tf.tidy (as here) the backward pass finds that input disposed.
+ */
+function logSigmoid(x: tf.Tensor): tf.Tensor {
+  return tf.neg(tf.softplus(tf.neg(x)));
+}
+
+/**
  * `approx_standard_normal_cdf`: ½(1 + tanh(√(2/π)(x + 0.044715x³))), the tanh approximation (not erf).
  * Evaluated as sigmoid(2·√(2/π)(x + 0.044715x³)), which is the same function (½(1 + tanh y) = σ(2y)) but keeps
  * full relative precision in the lower tail, where 1 + tanh y rounds to 0 in float32.
@@ -66,8 +74,8 @@ export function discretizedGaussianLogLikelihood(x: tf.Tensor, means: tf.Tensor,
     const invStdv = tf.exp(tf.neg(logScales));
     const a = cdfLogit(invStdv.mul(centered.add(BIN_HALF_WIDTH)));
     const b = cdfLogit(invStdv.mul(centered.sub(BIN_HALF_WIDTH)));
-    const logCdfPlus = tf.logSigmoid(a);
-    const logOneMinusCdfMin = tf.logSigmoid(tf.neg(b));
+    const logCdfPlus = logSigmoid(a);
+    const logOneMinusCdfMin = logSigmoid(tf.neg(b));
     const logCdfDelta = logCdfPlus.add(logOneMinusCdfMin).add(tf.log(tf.neg(tf.expm1(b.sub(a)))));
     const clamp = (v: tf.Tensor): tf.Tensor => tf.maximum(v, LOG_MIN_PROB);
     const inner = tf.where(tf.greater(x, 0.999), clamp(logOneMinusCdfMin), clamp(logCdfDelta));
