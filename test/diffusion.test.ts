@@ -90,8 +90,8 @@ test('discretizedGaussianLogLikelihood: the 256 bin probabilities sum to 1 and m
     const bins = Array.from({ length: 256 }, (_, k) => k / 127.5 - 1);
     for (const [mean, logScale] of [[0.1, -3], [-0.97, -4.5], [0.999, -2], [0.2, -6]]) {
       const x = tf.tensor1d(bins);
-      const ll = discretizedGaussianLogLikelihood(x, tf.fill([256], mean), tf.fill([256], logScale)).dataSync();
-      const total = ll.reduce((s, v) => s + Math.exp(v), 0);
+      const ll = discretizedGaussianLogLikelihood(x, tf.fill([256], mean), tf.fill([256], logScale)).dataSync() as Float32Array;
+      const total = ll.reduce((s: number, v: number) => s + Math.exp(v), 0);
       assert.ok(Math.abs(total - 1) < 1e-4, `Σ P = ${total} for mean ${mean}, log σ ${logScale}`);
       const cdf = (z: number): number => 0.5 * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (z + 0.044715 * z ** 3)));
       const inv = Math.exp(-logScale);
