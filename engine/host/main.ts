@@ -1,0 +1,37 @@
+/**
+ * Entry of the engine child process: initialises the backend, then answers the client's requests over IPC.
+ * It exits when its parent goes away (IPC disconnect) or on `shutdown`, after stopping jobs at a step boundary.
+ */
+import { EngineService } from './service';
+import { EngineError, type EngineReply, type EngineRequest, type SampleProgress } from './protocol';
+
+const send = (reply: EngineReply): void => {
+  if (process.connected) process.send?.(reply);
+};
+
+const service = new EngineService({
+  modelsDir: process.env.IDDPM_MODELS_DIR ?? 'iddpm-models',
+  backend: process.env.IDDPM_BACKEND,
+  broadcast: (ev) => send({ broadcast: ev }),
+});
+
+async function shutdown(code: number): Promise<never> {
+  await service.shutdown().catch(() => undefined);
+  process.exit(code);
+}
+
+process.on('message', (raw) => {
+  const { id, ...req } = raw as EngineRequest & { id: number };
+  const progress = (p: SampleProgress): void => send({ id, progress: p });
+  service
+    .handle(req as EngineRequest, progress)
+    .then((result) => {
+      send({ id, ok: true, result });
+      if (req.op === 'shutdown') void shutdown(0);
+    })
+    .catch((err: unknown) => {
+      const e = err instanceof EngineError ? err : new EngineError((err as Error)?.message ?? String(err), 'INTERNAL');
+      send({ id, ok: false, error: { message: e.message, code: e.code } });
+    });
+});
+process.on('disconnect', () => void shutdown(0));

@@ -1,0 +1,67 @@
+/**
+ * Models loaded for sampling and evaluation, cached by checkpoint: a request for a model that has a newer
+ * checkpoint on disk (it is training) loads the new weights and frees the old ones.
+ */
+import { EngineError } from './protocol';
+import type { ModelStore } from '../train';
+import { UNet } from '../unet/model';
+import { fromReferenceConfig } from '../unet/config';
+import type { UNetConfig } from '../unet/config';
+import type { SamplingModel } from '../sample/generate';
+
+interface Entry {
+  key: string;
+  unet: UNet;
+  model: SamplingModel;
+}
+
+/** How many loaded models stay in memory (a `mnist` model is ~25 MB of weights). */
+const CACHE_SIZE = 4;
+
+export class ModelCache {
+  private entries: Entry[] = [];
+
+  constructor(private readonly store: ModelStore) {}
+
+  /** The model `name` with its EMA weights (default) or its raw weights. */
+  load(name: string, ema = true): SamplingModel {
+    let ckpt;
+    try {
+      ckpt = this.store.loadCheckpoint(name);
+    } catch (err) {
+      if (!this.store.list().includes(name)) throw new EngineError(`No trained model named "${name}" (known: ${this.store.list().join(', ') || 'none'})`, 'NOT_FOUND');
+      throw new EngineError(`Model "${name}" could not be loaded: ${(err as Error).message}`, 'INTERNAL');
+    }
+    const key = `${name}\0${ckpt.path}\0${ema}`;
+    const hit = this.entries.find((e) => e.key === key);
+    if (hit) {
+      this.entries = [hit, ...this.entries.filter((e) => e !== hit)];
+      return hit.model;
+    }
+    const config = toConfig(ckpt.spec.unetConfig);
+    const unet = UNet.fromStateDict(config, ema ? ckpt.ema : ckpt.weights);
+    const model: SamplingModel = {
+      unet,
+      pipeline: ckpt.spec.pipeline,
+      imageSize: config.imageSize,
+      channels: config.inChannels,
+      numClasses: config.numClasses,
+    };
+    // An older checkpoint of the same model is stale: free it now rather than when it falls off the end.
+    const stale = this.entries.filter((e) => e.key.startsWith(`${name}\0`) && e.key.endsWith(`\0${ema}`));
+    this.entries = [{ key, unet, model }, ...this.entries.filter((e) => !stale.includes(e))];
+    for (const e of [...stale, ...this.entries.splice(CACHE_SIZE)]) e.unet.dispose();
+    return model;
+  }
+
+  clear(): void {
+    for (const e of this.entries) e.unet.dispose();
+    this.entries = [];
+  }
+}
+
+/** model.json stores the resolved engine config; older or reference-style configs are converted. */
+function toConfig(stored: Record<string, unknown>): UNetConfig {
+  if ('model_channels' in stored) return fromReferenceConfig(stored as never);
+  return stored as unknown as UNetConfig;
+}
