@@ -137,7 +137,7 @@ function drawBatch(rngs: Rng[], shape: [number, number, number]): tf.Tensor4D {
 }
 
 /** Appends a batch's frame to the frame list at position `k` (frames of later batches extend earlier ones). */
-function addFrame(frames: Array<{ t: number; xt: Float32Array[]; pred: Float32Array[] }>, k: number, t: number, info: StepInfo): void {
+function addFrame(frames: FrameParts, k: number, t: number, info: StepInfo): void {
   frames[k] ??= { t, xt: [], pred: [] };
   frames[k].xt.push(info.xt.dataSync() as Float32Array);
   frames[k].pred.push(info.predXstart.dataSync() as Float32Array);
@@ -153,6 +153,56 @@ function concatRaw(parts: Float32Array[], n: number, shape: [number, number, num
   return { shape: [n, ...shape], data };
 }
 
+type FrameParts = Array<{ t: number; xt: Float32Array[]; pred: Float32Array[] }>;
+
+interface BatchContext {
+  model: SamplingModel;
+  o: CheckedOptions;
+  diffusion: GaussianDiffusion;
+  root: Rng;
+  classes: number[] | undefined;
+  shape: [number, number, number];
+  batches: number;
+  frames: FrameParts;
+  hooks: GenerateHooks;
+}
+
+/** Runs the reverse process for batch b and returns its images, clamped to [−1, 1]. */
+async function sampleBatch(b: number, ctx: BatchContext): Promise<Float32Array> {
+  const { o, diffusion, shape } = ctx;
+  const start = b * o.batchSize;
+  const n = Math.min(o.batchSize, o.count - start);
+  const rngs = Array.from({ length: n }, (_, i) => ctx.root.fork(`image:${start + i}`));
+  const labels = ctx.classes ? tf.tensor1d(ctx.classes.slice(start, start + n), 'int32') : undefined;
+  const xT = drawBatch(rngs, shape);
+  try {
+    const x0 = await reverseLoop(o.method, diffusion, modelFn(ctx.model.unet, diffusion, labels), xT, {
+      clipDenoised: o.clipDenoised,
+      eta: o.eta,
+      drawNoise: () => drawBatch(rngs, shape),
+      isCancelled: ctx.hooks.isCancelled,
+      signal: ctx.hooks.signal,
+      onStep: (info) => {
+        const last = info.done === info.total;
+        if (o.framesEvery > 0 && (info.done % o.framesEvery === 0 || last)) {
+          addFrame(ctx.frames, Math.ceil(info.done / o.framesEvery) - 1, diffusion.timestepMap[info.t], info);
+        }
+        if (o.progressEvery > 0 && (info.done % o.progressEvery === 0 || last)) {
+          ctx.hooks.onProgress?.({ step: info.done, total: info.total, batch: b, batches: ctx.batches });
+        }
+      },
+    });
+    const clipped = tf.tidy(() => x0.clipByValue(-1, 1));
+    x0.dispose();
+    const data = clipped.dataSync() as Float32Array;
+    clipped.dispose();
+    return data;
+  } finally {
+    xT.dispose();
+    labels?.dispose();
+  }
+}
+
 /**
  * Generates `count` images. Images come back in [−1, 1] (clamped, as image_sample.py clamps when it converts to
  * bytes). Throws SamplingCancelledError when cancelled between steps.
@@ -163,47 +213,20 @@ export async function generate(model: SamplingModel, options: GenerateOptions, h
   const classes = resolveClasses(model.numClasses, o.count, options.classes, root.fork('classes'));
   const diffusion = samplingDiffusion(model.pipeline, options.steps);
   const shape: [number, number, number] = [model.imageSize, model.imageSize, model.channels];
-  const total = diffusion.numTimesteps;
-  const batches = Math.ceil(o.count / o.batchSize);
+  const ctx: BatchContext = { model, o, diffusion, root, classes, shape, batches: Math.ceil(o.count / o.batchSize), frames: [], hooks };
   const out: Float32Array[] = [];
-  const frames: Array<{ t: number; xt: Float32Array[]; pred: Float32Array[] }> = [];
-  for (let b = 0; b < batches; b++) {
-    const start = b * o.batchSize;
-    const n = Math.min(o.batchSize, o.count - start);
-    const rngs = Array.from({ length: n }, (_, i) => root.fork(`image:${start + i}`));
-    const labels = classes ? tf.tensor1d(classes.slice(start, start + n), 'int32') : undefined;
-    const xT = drawBatch(rngs, shape);
-    try {
-      const x0 = await reverseLoop(o.method, diffusion, modelFn(model.unet, diffusion, labels), xT, {
-        clipDenoised: o.clipDenoised,
-        eta: o.eta,
-        drawNoise: () => drawBatch(rngs, shape),
-        isCancelled: hooks.isCancelled,
-        signal: hooks.signal,
-        onStep: (info) => {
-          const last = info.done === info.total;
-          if (o.framesEvery > 0 && (info.done % o.framesEvery === 0 || last)) {
-            addFrame(frames, Math.ceil(info.done / o.framesEvery) - 1, diffusion.timestepMap[info.t], info);
-          }
-          if (o.progressEvery > 0 && (info.done % o.progressEvery === 0 || last)) {
-            hooks.onProgress?.({ step: info.done, total: info.total, batch: b, batches });
-          }
-        },
-      });
-      const clipped = x0.clipByValue(-1, 1);
-      out.push(clipped.dataSync() as Float32Array);
-      clipped.dispose();
-      x0.dispose();
-    } finally {
-      xT.dispose();
-      labels?.dispose();
-    }
+  try {
+    for (let b = 0; b < ctx.batches; b++) out.push(await sampleBatch(b, ctx));
+  } finally {
+    diffusion.dispose();
   }
   return {
     images: concatRaw(out, o.count, shape),
     classes,
-    frames: o.framesEvery > 0 ? frames.map((f) => ({ t: f.t, xt: concatRaw(f.xt, o.count, shape), predXstart: concatRaw(f.pred, o.count, shape) })) : undefined,
+    frames: o.framesEvery > 0
+      ? ctx.frames.map((f) => ({ t: f.t, xt: concatRaw(f.xt, o.count, shape), predXstart: concatRaw(f.pred, o.count, shape) }))
+      : undefined,
     seed: o.seed,
-    steps: total,
+    steps: diffusion.numTimesteps,
   };
 }
