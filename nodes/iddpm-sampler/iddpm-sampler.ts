@@ -1,0 +1,108 @@
+/**
+ * Sampler node: generates images from a trained model by name with the reverse process p(x_{t-1} | x_t)
+ * (ancestral, over the full T or respaced steps, paper section 4) or DDIM. The model's stored spec says
+ * everything else; a pipeline in msg.iddpm is checked against it and a mismatch refused.
+ */
+import { PIPELINE_PARTS, type ModelSpec, type PipelineSpec, type SampleRequest, type SampleResult } from '../../engine/host/protocol';
+import { pipelineOf, setting, UserError } from '../shared/component';
+import { engineFor } from '../shared/engine';
+import { translator, type Translate } from '../shared/i18n';
+import { fail, showBusy, showReady } from '../shared/status';
+import type { DoneFn, Node, NodeDef, NodeMessage, Red, SendFn } from '../shared/red';
+import catalog from './locales/en-US/iddpm-sampler.json';
+
+const TYPE = 'iddpm-sampler';
+/** Status updates at most this often while sampling. */
+const STATUS_EVERY_MS = 250;
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Where the message's pipeline disagrees with the model's stored one: "part.key: message X, model Y" for every
+ * setting both state (the stored spec may hold more, e.g. defaults the engine filled in).
+ */
+export function pipelineMismatches(message: PipelineSpec, stored: PipelineSpec): string[] {
+  const out: string[] = [];
+  for (const part of PIPELINE_PARTS) {
+    const mine = message[part] as Record<string, unknown> | undefined;
+    const theirs = stored[part] as Record<string, unknown> | undefined;
+    if (!mine || !theirs) continue;
+    for (const key of Object.keys(mine)) {
+      if (key in theirs && !sameValue(mine[key], theirs[key])) {
+        out.push(`${part}.${key}: ${JSON.stringify(mine[key])} ≠ ${JSON.stringify(theirs[key])}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** The sampling request from the settings and the message's overrides (msg.model, msg.count, msg.steps, …). */
+export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate): SampleRequest {
+  const model = setting(TYPE, 'model', config, msg) || pipelineOf(msg).unet?.model;
+  if (!model) throw new UserError(t('errors.noModel'));
+  const steps = setting(TYPE, 'steps', config, msg);
+  const classes = setting(TYPE, 'class', config, msg);
+  const seed = setting(TYPE, 'seed', config, msg);
+  return {
+    model,
+    count: setting(TYPE, 'count', config, msg),
+    method: setting(TYPE, 'method', config, msg),
+    eta: setting(TYPE, 'eta', config, msg),
+    format: setting(TYPE, 'format', config, msg),
+    columns: setting(TYPE, 'columns', config, msg) || undefined,
+    ...(steps !== '' ? { steps } : {}),
+    ...(classes !== undefined ? { classes } : {}),
+    ...(seed !== undefined ? { seed } : {}),
+    progressEvery: 1,
+  };
+}
+
+/** The sampled images as msg.payload: one PNG (grid), PNGs, or { shape, data }. */
+function payloadOf(result: SampleResult): unknown {
+  if (result.format === 'grid') return result.png;
+  if (result.format === 'pngs') return result.pngs;
+  return result.raw;
+}
+
+export default function (RED: Red): void {
+  const t = translator(RED, catalog);
+  RED.nodes.registerType(TYPE, function (this: Node, config: NodeDef) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const engine = engineFor(RED);
+    showReady(node, config.model ? t('status.idle', { model: config.model }) : t('status.idleNoModel'));
+
+    async function checkAgainstModel(msg: NodeMessage, model: string): Promise<void> {
+      const pipeline = pipelineOf(msg);
+      if (!PIPELINE_PARTS.some((p) => pipeline[p])) return;
+      const spec: ModelSpec = await engine.modelSpec(model);
+      const diffs = pipelineMismatches(pipeline, spec.pipeline);
+      if (diffs.length) throw new UserError(t('errors.mismatch', { model, diffs: diffs.join('; ') }));
+    }
+
+    node.on('input', async (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      try {
+        const request = sampleRequestOf(config, msg, t);
+        await checkAgainstModel(msg, request.model);
+        showBusy(node, t('status.starting', { model: request.model }));
+        let last = 0;
+        const result = await engine.sample(request, (p) => {
+          const now = Date.now();
+          if (now - last < STATUS_EVERY_MS) return;
+          last = now;
+          showBusy(node, t('status.progress', { step: p.step, total: p.total, batch: p.batch, batches: p.batches }));
+        });
+        showReady(node, t('status.done', { count: request.count, seconds: result.seconds.toFixed(1), backend: result.backend }));
+        msg.payload = payloadOf(result);
+        msg.sample = { model: request.model, count: request.count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend };
+        if (result.format === 'grid') msg.headers = { ...(msg.headers as object | undefined), 'content-type': 'image/png' };
+        send(msg);
+        done();
+      } catch (err) {
+        fail(node, err, msg, done);
+      }
+    });
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * The editor side of the shared rules: runs in the browser (served with rules.ts as `iddpm/editor.js`, which sets
+ * window.IDDPM), so every dialog validates with exactly the runtime's rules and explains a refusal in words.
+ */
+import { checkField, checkLinearSteps, type Issue, type NodeType } from './rules';
+
+declare const RED: { _(key: string, params?: Record<string, unknown>): string };
+declare const document: { getElementById(id: string): { value: string } | null };
+
+const NS = '@iddpm/node-red-iddpm/iddpm-shared';
+
+/** A key of the shared catalog (iddpm-shared.json). */
+export function t(key: string, params?: Record<string, unknown>): string {
+  return RED._(`${NS}:${key}`, params);
+}
+
+export function explain(issue: Issue): string {
+  return t(`validation.${issue.key}`, issue.params);
+}
+
+/** true, or the reason the value is refused. */
+export function check(type: NodeType, field: string, v: unknown): true | string {
+  const r = checkField(type, field as never, v);
+  return r.ok ? true : explain(r.issue);
+}
+
+/**
+ * A Node-RED 4 validate function for `defaults` (declared with two arguments, so it may return its reason as a
+ * string). `when(node)` limits the check to settings that are in use (e.g. cosine s only for cosine).
+ */
+export function validator(type: NodeType, field: string, when?: (node: Record<string, unknown>) => boolean) {
+  return function (this: Record<string, unknown>, v: unknown, _opt?: unknown): true | string {
+    if (when && !when(this)) return true;
+    return check(type, field, v);
+  };
+}
+
+/** The Schedule's cross-field rule (linear needs T ≥ 20), for the steps field. */
+export function scheduleSteps(this: Record<string, unknown>, v: unknown, _opt?: unknown): true | string {
+  const base = check('iddpm-schedule', 'steps', v);
+  if (base !== true) return base;
+  // In the open dialog the kind select holds the value being edited; elsewhere the node's saved one.
+  const kind = document.getElementById('node-input-kind')?.value ?? this.kind;
+  const issue = checkLinearSteps(kind, v);
+  return issue ? explain(issue) : true;
+}

@@ -1,0 +1,44 @@
+/**
+ * Message catalogs: every user-visible string comes from a node set's locales/<lang>/<set>.json through
+ * Node-RED's RED._. Where the runtime has no catalog loaded (RED._ hands back the key, as under
+ * node-red-node-test-helper) the English catalog shipped beside the node answers instead, so errors always read.
+ */
+import type { Red } from './red';
+import type { Issue } from './rules';
+import sharedCatalog from './locales/en-US/iddpm-shared.json';
+
+export type Translate = (key: string, params?: Record<string, unknown>) => string;
+type Catalog = { [key: string]: string | Catalog };
+
+function lookup(catalog: Catalog, key: string): string | undefined {
+  let at: string | Catalog | undefined = catalog;
+  for (const part of key.split('.')) at = typeof at === 'object' ? at[part] : undefined;
+  return typeof at === 'string' ? at : undefined;
+}
+
+/** i18next-style {{name}} interpolation (Node-RED's runtime does not escape values either). */
+function interpolate(template: string, params: Record<string, unknown> = {}): string {
+  return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
+}
+
+/** RED._ for one node set, falling back to that set's English catalog. */
+export function translator(red: Pick<Red, '_'>, english: Catalog): Translate {
+  return (key, params) => {
+    const s = red._(key, params);
+    if (s !== key) return s;
+    const template = lookup(english, key);
+    return template === undefined ? key : interpolate(template, params);
+  };
+}
+
+/** The shared catalog's translator; the iddpm-shared node set installs its RED._ when Node-RED loads it. */
+let shared: Translate = translator({ _: (k) => k }, sharedCatalog as Catalog);
+export function useSharedCatalog(red: Pick<Red, '_'>): void {
+  shared = translator(red, sharedCatalog as Catalog);
+}
+export const sharedT: Translate = (key, params) => shared(key, params);
+
+/** "<what>: <reason>", e.g. `msg.steps: must be a whole number from 2 to 100000, not 1.5`. */
+export function describeIssue(what: string, issue: Issue): string {
+  return sharedT('validation.field', { field: what, reason: sharedT(`validation.${issue.key}`, issue.params) });
+}

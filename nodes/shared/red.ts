@@ -1,0 +1,58 @@
+/**
+ * The small part of Node-RED's runtime API the IDDPM nodes use, typed here because Node-RED ships no types.
+ * Names follow Node-RED's own (RED.nodes.createNode, node.status, the (msg, send, done) input handler).
+ */
+import type { PipelineSpec } from '../../engine/host/protocol';
+
+export interface NodeMessage {
+  _msgid?: string;
+  topic?: string;
+  payload?: unknown;
+  iddpm?: PipelineSpec;
+  [key: string]: unknown;
+}
+
+export interface NodeStatus {
+  fill?: 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+  shape?: 'ring' | 'dot';
+  text?: string;
+}
+
+export type SendFn = (msg: NodeMessage | Array<NodeMessage | null> | null) => void;
+export type DoneFn = (err?: Error | string) => void;
+
+export interface Node {
+  id: string;
+  name?: string;
+  status(s: NodeStatus): void;
+  send(msg: NodeMessage | Array<NodeMessage | null> | null): void;
+  error(err: unknown, msg?: NodeMessage): void;
+  warn(text: unknown): void;
+  log(text: unknown): void;
+  on(event: 'input', handler: (msg: NodeMessage, send: SendFn, done: DoneFn) => void | Promise<void>): void;
+  on(event: 'close', handler: (removed: boolean, done: () => void) => void | Promise<void>): void;
+}
+
+export interface NodeDef {
+  id: string;
+  type: string;
+  name?: string;
+  [key: string]: unknown;
+}
+
+export interface Red {
+  nodes: {
+    createNode(node: object, def: NodeDef): void;
+    registerType(type: string, ctor: (this: Node, def: NodeDef) => void): void;
+  };
+  settings: Record<string, unknown>;
+  /** Translates a key of the calling node set's message catalog (locales/en-US/<set>.json). */
+  _: (key: string, params?: Record<string, unknown>) => string;
+  httpAdmin?: { get(path: string, ...handlers: Array<(req: unknown, res: HttpResponse) => void>): void };
+}
+
+export interface HttpResponse {
+  type(t: string): HttpResponse;
+  send(body: string): void;
+  status(code: number): HttpResponse;
+}
