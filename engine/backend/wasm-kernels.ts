@@ -12,6 +12,7 @@
  */
 import { tf } from '../tf';
 import { unsortedSegmentSum } from './wasm-segment';
+import { makeSlice, makeSplitV, makeTranspose, makeUnpack } from './wasm-layout';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -36,14 +37,15 @@ interface KernelArgs {
   attrs: Attrs;
 }
 type WasmKernel = (args: KernelArgs) => TensorInfo;
+type MultiKernel = (args: KernelArgs) => TensorInfo[];
 
 /** The stock wasm kernels, captured before any replacement, so replacements can build on them. */
 const stock = new Map<string, WasmKernel>();
 
-function stockKernel(name: string): WasmKernel {
+function stockKernel<K = WasmKernel>(name: string): K {
   const k = stock.get(name);
   if (!k) throw new Error(`wasm kernel ${name} is not registered`);
-  return k;
+  return k as unknown as K;
 }
 
 function run(backend: WasmBackend, name: string, inputs: Record<string, TensorInfo>, attrs: Attrs = {}): TensorInfo {
@@ -211,12 +213,16 @@ function batchMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   return res;
 }
 
-const replacements: Record<string, WasmKernel> = {
+const replacements = (): Record<string, WasmKernel | MultiKernel> => ({
   Conv2DBackpropFilter: conv2DBackpropFilter,
   Conv2DBackpropInput: conv2DBackpropInput,
   BatchMatMul: batchMatMul,
   UnsortedSegmentSum: unsortedSegmentSum as WasmKernel,
-};
+  Transpose: makeTranspose(stockKernel('Transpose'), stockKernel('Identity')),
+  Slice: makeSlice(stockKernel('Slice')),
+  SplitV: makeSplitV(stockKernel<MultiKernel>('SplitV')),
+  Unpack: makeUnpack(stockKernel<MultiKernel>('Unpack')),
+});
 
 let registered = false;
 
@@ -227,12 +233,13 @@ let registered = false;
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
-  for (const name of ['Conv2D', 'Conv2DBackpropInput', 'BatchMatMul', 'Transpose', 'Reshape', 'Reverse', 'PadV2', 'Slice']) {
+  const used = ['Conv2D', 'Conv2DBackpropInput', 'BatchMatMul', 'Transpose', 'Identity', 'Reshape', 'Reverse', 'PadV2', 'Slice', 'SplitV', 'Unpack'];
+  for (const name of used) {
     const k = tf.getKernel(name, 'wasm');
     if (!k) throw new Error(`tfjs-backend-wasm has no ${name} kernel`);
     stock.set(name, k.kernelFunc as unknown as WasmKernel);
   }
-  for (const [kernelName, kernelFunc] of Object.entries(replacements)) {
+  for (const [kernelName, kernelFunc] of Object.entries(replacements())) {
     const old = tf.getKernel(kernelName, 'wasm');
     if (old) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', setupFunc: old?.setupFunc, kernelFunc: kernelFunc as unknown as tf.KernelFunc });

@@ -156,7 +156,7 @@ for (const shape of [[3, 4, 5, 2], [2, 3, 3, 5]]) {
     const x = tf.tensor4d(randomData(n * h * w * c, 5), shape as [number, number, number, number]);
     const dy = randomData(n * 4 * h * w * c, 6);
     const dyT = tf.tensor4d(dy, [n, 2 * h, 2 * w, c]);
-    const g = tf.grad((t: tf.Tensor4D) => tf.image.resizeNearestNeighbor(t, [2 * h, 2 * w]).mul(dyT).sum())(x);
+    const g = tf.grad((t: tf.Tensor) => tf.image.resizeNearestNeighbor(t as tf.Tensor4D, [2 * h, 2 * w]).mul(dyT).sum())(x);
     const err = relErr(g.dataSync() as Float32Array, sumPool2x2(dy, [n, 2 * h, 2 * w, c]));
     tf.dispose([x, dyT, g]);
     errors.push([`resizeNearest x2 grad ${shape}`, err]);
