@@ -1,0 +1,225 @@
+/**
+ * The model folder (design.md, "The shared engine"): `<modelsDir>/<name>/` holds
+ *   model.json            the ModelSpec of the latest checkpoint (everything sampling needs besides the weights)
+ *   latest                the name of the current checkpoint directory (e.g. `ckpt-00001200`)
+ *   ckpt-<step>/          model.json, weights.safetensors, ema.safetensors (the reference's model/ema files,
+ *                         PyTorch names and layouts), optimizer.safetensors (Adam moments), state.json
+ *                         (step, random generators, timestep- and data-sampler state)
+ *   log.jsonl             one TrainProgress per line
+ *
+ * A checkpoint is written into `ckpt-<step>.tmp/` (every file fsynced), renamed to `ckpt-<step>/`, and only then
+ * does `latest` move to it (atomic rename). A process killed at any point leaves `latest` naming a complete
+ * checkpoint: the previous one until the pointer moves, the new one after. Older checkpoints and leftovers of an
+ * interrupted save are removed by the next save. All methods are synchronous, so within the engine process a
+ * load never interleaves with a save.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MODEL_NAME_PATTERN, type ModelSpec } from '../host/protocol';
+import { parseSafetensors, parseSafetensorsWithMetadata, writeSafetensors, type SafeTensor } from '../safetensors';
+import { fsyncDir, writeFileAtomic, writeFileDurable } from './atomic';
+
+export type TensorDict = Map<string, SafeTensor>;
+
+/** Adam's state: the moments keyed `exp_avg.<param>` / `exp_avg_sq.<param>` (engine layout) and the step count. */
+export interface OptimizerRecord {
+  step: number;
+  moments: TensorDict;
+}
+
+/** Everything besides tensors that a resumed run needs to continue exactly. */
+export interface TrainState {
+  step: number;
+  /** States of the run's random generators (engine/rng `RngState`), by purpose. */
+  rng: Record<string, number[]>;
+  /** engine/timesteps sampler `getState()`. */
+  timestepSampler: unknown;
+  /** engine/data BatchSampler `getState()`. */
+  dataSampler: unknown;
+}
+
+export interface Checkpoint {
+  spec: ModelSpec;
+  step: number;
+  /** The checkpoint directory. */
+  path: string;
+  weights: TensorDict;
+  ema: TensorDict;
+  /** Present when loaded with `{ training: true }`. */
+  optimizer?: OptimizerRecord;
+  state?: TrainState;
+}
+
+export interface CheckpointInput {
+  spec: ModelSpec;
+  weights: TensorDict;
+  ema: TensorDict;
+  optimizer: OptimizerRecord;
+  state: TrainState;
+}
+
+/** Test seam: called after each stage of a save (`file:<name>`, `renamed`, `committed`). */
+export type SaveStageHook = (stage: string) => void;
+
+const FILES = { spec: 'model.json', weights: 'weights.safetensors', ema: 'ema.safetensors', optimizer: 'optimizer.safetensors', state: 'state.json' } as const;
+const LATEST = 'latest';
+const LOG = 'log.jsonl';
+const CKPT_DIR = /^ckpt-(\d+)(\.tmp)?$/;
+
+export function checkpointDirName(step: number): string {
+  return `ckpt-${String(step).padStart(8, '0')}`;
+}
+
+export class ModelStore {
+  constructor(readonly modelsDir: string) {
+    if (typeof modelsDir !== 'string' || modelsDir === '') throw new Error('ModelStore needs a models directory');
+  }
+
+  /** The folder of model `name`; refuses names outside MODEL_NAME_PATTERN (no path traversal). */
+  modelDir(name: string): string {
+    if (typeof name !== 'string' || !MODEL_NAME_PATTERN.test(name)) {
+      throw new Error(`Invalid model name ${JSON.stringify(name)}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+    }
+    return path.join(this.modelsDir, name);
+  }
+
+  /** Names of the models that have a loadable checkpoint, sorted. */
+  list(): string[] {
+    if (!fs.existsSync(this.modelsDir)) return [];
+    return fs.readdirSync(this.modelsDir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && MODEL_NAME_PATTERN.test(e.name) && this.hasCheckpoint(e.name))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  hasCheckpoint(name: string): boolean {
+    return this.latestDir(name) !== undefined;
+  }
+
+  /** The spec of the current checkpoint. */
+  readSpec(name: string): ModelSpec {
+    const dir = this.requireLatest(name);
+    return readJson<ModelSpec>(path.join(dir, FILES.spec));
+  }
+
+  /** The current checkpoint: spec and weights (and with `training`, the optimizer and run state). */
+  loadCheckpoint(name: string, opts: { training?: boolean } = {}): Checkpoint {
+    const dir = this.requireLatest(name);
+    const spec = readJson<ModelSpec>(path.join(dir, FILES.spec));
+    const read = (file: string): Buffer => fs.readFileSync(path.join(dir, file));
+    const ckpt: Checkpoint = { spec, step: spec.step, path: dir, weights: parseSafetensors(read(FILES.weights)), ema: parseSafetensors(read(FILES.ema)) };
+    if (opts.training) {
+      const { tensors, metadata } = parseSafetensorsWithMetadata(read(FILES.optimizer));
+      ckpt.optimizer = { step: Number(metadata.step), moments: tensors };
+      ckpt.state = readJson<TrainState>(path.join(dir, FILES.state));
+      if (ckpt.state.step !== spec.step) throw new Error(`Checkpoint ${dir} is inconsistent: state.json is at step ${ckpt.state.step}, model.json at ${spec.step}`);
+    }
+    return ckpt;
+  }
+
+  /**
+   * Writes a checkpoint and makes it the current one (see the file comment for why a crash at any point leaves
+   * a loadable checkpoint). Returns the checkpoint directory.
+   */
+  saveCheckpoint(name: string, input: CheckpointInput, onStage?: SaveStageHook): string {
+    const modelDir = this.modelDir(name);
+    fs.mkdirSync(modelDir, { recursive: true });
+    const step = input.spec.step;
+    if (input.state.step !== step) throw new Error(`saveCheckpoint: state is at step ${input.state.step}, spec at ${step}`);
+    const finalName = checkpointDirName(step);
+    const finalDir = path.join(modelDir, finalName);
+    const tmpDir = `${finalDir}.tmp`;
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    fs.mkdirSync(tmpDir);
+    const files: Array<[string, () => Uint8Array | string]> = [
+      [FILES.weights, () => writeSafetensors(input.weights)],
+      [FILES.ema, () => writeSafetensors(input.ema)],
+      [FILES.optimizer, () => writeSafetensors(input.optimizer.moments, { step: String(input.optimizer.step), layout: 'engine (NHWC/HWIO)' })],
+      [FILES.state, () => JSON.stringify(input.state)],
+      [FILES.spec, () => JSON.stringify(input.spec, null, 2)],
+    ];
+    for (const [file, data] of files) {
+      writeFileDurable(path.join(tmpDir, file), data());
+      onStage?.(`file:${file}`);
+    }
+    fsyncDir(tmpDir);
+    // A complete directory of the same step may be left by a save killed before the pointer moved: not current.
+    if (this.latestName(name) !== finalName) fs.rmSync(finalDir, { recursive: true, force: true });
+    else throw new Error(`saveCheckpoint: step ${step} is already the current checkpoint of "${name}"`);
+    fs.renameSync(tmpDir, finalDir);
+    fsyncDir(modelDir);
+    onStage?.('renamed');
+    writeFileAtomic(path.join(modelDir, LATEST), finalName);
+    onStage?.('committed');
+    writeFileAtomic(path.join(modelDir, FILES.spec), JSON.stringify(input.spec, null, 2));
+    this.removeStale(modelDir, finalName);
+    return finalDir;
+  }
+
+  /** Appends one JSON line to the model's training log. */
+  appendLog(name: string, record: object): void {
+    const dir = this.modelDir(name);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.appendFileSync(path.join(dir, LOG), JSON.stringify(record) + '\n');
+  }
+
+  /** The training log, oldest first (a torn last line from a crash is skipped). */
+  readLog(name: string): Array<Record<string, unknown>> {
+    const file = path.join(this.modelDir(name), LOG);
+    if (!fs.existsSync(file)) return [];
+    const out: Array<Record<string, unknown>> = [];
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        out.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // A line cut short by a crash.
+      }
+    }
+    return out;
+  }
+
+  /** Drops log entries after `step` (a resumed run redoes those steps and logs them again). */
+  truncateLog(name: string, step: number): void {
+    const entries = this.readLog(name);
+    const kept = entries.filter((e) => typeof e.step !== 'number' || e.step <= step);
+    if (kept.length === entries.length) return;
+    writeFileAtomic(path.join(this.modelDir(name), LOG), kept.map((e) => JSON.stringify(e) + '\n').join(''));
+  }
+
+  /** Deletes a model folder entirely. */
+  remove(name: string): void {
+    fs.rmSync(this.modelDir(name), { recursive: true, force: true });
+  }
+
+  private latestName(name: string): string | undefined {
+    const file = path.join(this.modelDir(name), LATEST);
+    if (!fs.existsSync(file)) return undefined;
+    const value = fs.readFileSync(file, 'utf8').trim();
+    return CKPT_DIR.test(value) && !value.endsWith('.tmp') ? value : undefined;
+  }
+
+  private latestDir(name: string): string | undefined {
+    const latest = this.latestName(name);
+    if (!latest) return undefined;
+    const dir = path.join(this.modelDir(name), latest);
+    return fs.existsSync(path.join(dir, FILES.spec)) ? dir : undefined;
+  }
+
+  private requireLatest(name: string): string {
+    const dir = this.latestDir(name);
+    if (!dir) throw new Error(`Model "${name}" has no checkpoint in ${this.modelsDir}`);
+    return dir;
+  }
+
+  /** Removes every checkpoint directory (finished or not) other than the current one. */
+  private removeStale(modelDir: string, current: string): void {
+    for (const entry of fs.readdirSync(modelDir)) {
+      if (entry !== current && CKPT_DIR.test(entry)) fs.rmSync(path.join(modelDir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+function readJson<T>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}

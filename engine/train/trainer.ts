@@ -1,0 +1,235 @@
+/**
+ * One training run's state and its step: the reference's `TrainLoop.run_step` (forward_backward, optimize_normal,
+ * log_step) over a UNet, its EMA copy, Adam, the timestep sampler, the data sampler and the noise generator.
+ * Everything a step draws comes from seeded generators whose states are saved with a checkpoint, so a resumed
+ * run continues with exactly the same draws.
+ */
+import { tf } from '../tf';
+import { Rng } from '../rng';
+import type { GaussianDiffusion } from '../diffusion';
+import { createTimestepSampler, type TimestepSampler, LossSecondMomentResampler } from '../timesteps';
+import { BatchSampler, type BatchSamplerState, type Dataset } from '../data';
+import { UNet } from '../unet/model';
+import type { UNetConfig } from '../unet/config';
+import type { CompletePipeline } from '../host/protocol';
+import type { SafeTensor } from '../safetensors';
+import { Adam } from '../optim/adam';
+import { updateEma } from '../optim/ema';
+import { clipByGlobalNorm, globalNorm } from '../optim/clip';
+import { autoMicrobatch } from './microbatch';
+import { summarizeImportance, type ImportanceSummary, type StepLosses } from './metrics';
+import type { ResolvedTrainOptions } from './pipeline';
+import type { Checkpoint, OptimizerRecord, TensorDict, TrainState } from './store';
+
+/** What one step did, for metrics and the importance sampler. */
+export interface StepResult {
+  step: number;
+  t: Int32Array;
+  weights: Float32Array;
+  losses: StepLosses;
+  /** The minimised objective: mean over the batch of loss·weight. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+}
+
+/** A step whose loss or gradient is not finite; the update was not applied. */
+export class NonFiniteLossError extends Error {
+  constructor(readonly step: number, loss: number, gradNorm: number) {
+    super(
+      `loss became ${Number.isNaN(loss) ? 'NaN' : !Number.isFinite(loss) ? String(loss) : `finite (${loss}) but the gradient norm is ${gradNorm}`} at step ${step}; ` +
+        'the update was not applied and nothing was checkpointed. Lower the learning rate, set gradient clipping, or check the data.',
+    );
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+export interface TrainerParts {
+  pipeline: CompletePipeline;
+  config: UNetConfig;
+  options: ResolvedTrainOptions;
+  diffusion: GaussianDiffusion;
+  dataset: Dataset;
+}
+
+/** A per-(seed, step, microbatch) dropout seed: the same masks again after a resume. */
+function dropoutSeed(seed: number, step: number, micro: number): number {
+  return new Rng(seed).fork(`dropout:${step}:${micro}`).nextUint32() >>> 1;
+}
+
+export class Trainer {
+  readonly unet: UNet;
+  /** The EMA weights, as a second UNet (sampled for previews, saved as ema.safetensors). */
+  readonly ema: UNet;
+  readonly adam: Adam;
+  readonly timestepSampler: TimestepSampler;
+  readonly batchSampler: BatchSampler;
+  readonly microbatch: number;
+  /** Steps completed. */
+  step = 0;
+  private readonly noiseRng: Rng;
+  private readonly timestepRng: Rng;
+  private readonly params: tf.Variable[];
+
+  constructor(readonly parts: TrainerParts) {
+    const { config, options, diffusion, dataset, pipeline } = parts;
+    const [h, w, c] = dataset.imageShape;
+    if (h !== config.imageSize || w !== config.imageSize || c !== config.inChannels) {
+      throw new Error(`The dataset's images are ${h}×${w}×${c}; this UNet takes ${config.imageSize}×${config.imageSize}×${config.inChannels}`);
+    }
+    if (config.numClasses !== null) {
+      if (dataset.numClasses === null) throw new Error(`The model is class-conditional (${config.numClasses} classes) but the dataset "${dataset.name}" has no labels`);
+      if (dataset.numClasses > config.numClasses) throw new Error(`The dataset has ${dataset.numClasses} classes; the model was set up for ${config.numClasses}`);
+    }
+    this.unet = UNet.create(config, options.seed);
+    // The same seed gives the same initial weights: the EMA starts from them, as the reference's deepcopy does.
+    this.ema = UNet.create(config, options.seed);
+    this.params = this.unet.trainableVariables();
+    this.adam = new Adam(this.params, { lr: options.lr });
+    this.timestepSampler = createTimestepSampler(pipeline.timesteps.kind, diffusion.numTimesteps, {
+      historyPerTerm: pipeline.timesteps.history,
+      uniformProb: pipeline.timesteps.uniformProb,
+    });
+    this.batchSampler = new BatchSampler(dataset.size, options.batchSize, options.seed);
+    const root = new Rng(options.seed);
+    this.noiseRng = root.fork('noise');
+    this.timestepRng = root.fork('timesteps');
+    this.microbatch = options.microbatch > 0 ? Math.min(options.microbatch, options.batchSize) : autoMicrobatch(config, options.batchSize);
+  }
+
+  /**
+   * One optimisation step. The batch's t and noise are drawn once for the whole batch, so the step does not
+   * depend on the microbatch size; each microbatch adds the gradient of Σ loss·w / B, making the total the
+   * gradient of the batch mean (the reference sums microbatch means instead, which scales with their number).
+   */
+  runStep(): StepResult {
+    const { options, diffusion, dataset, config } = this.parts;
+    const B = options.batchSize;
+    const stepIndex = this.step;
+    const { x, y } = dataset.getBatch(this.batchSampler.next());
+    const { indices: t, weights } = this.timestepSampler.sample(B, this.timestepRng);
+    const noise = this.noiseRng.normalArray(x.length);
+    const per = x.length / B;
+    const shape = [config.imageSize, config.imageSize, config.inChannels];
+    const losses: Required<StepLosses> = { loss: new Float32Array(B), mse: new Float32Array(B), vb: new Float32Array(B) };
+    const seen = { mse: false, vb: false };
+    let grads: Array<tf.Tensor | undefined> = this.params.map(() => undefined);
+    let objective = 0;
+    for (let start = 0, micro = 0; start < B; start += this.microbatch, micro++) {
+      const end = Math.min(B, start + this.microbatch);
+      const n = end - start;
+      const kept: Partial<Record<keyof StepLosses, tf.Tensor>> = {};
+      const { value, grads: g } = tf.tidy(() => {
+        const x0 = tf.tensor4d(x.subarray(start * per, end * per), [n, ...shape] as [number, number, number, number]);
+        const eps = tf.tensor4d(noise.subarray(start * per, end * per), x0.shape);
+        const tt = tf.tensor1d(t.subarray(start, end), 'int32');
+        const wt = tf.tensor1d(weights.subarray(start, end), 'float32');
+        const yt = config.numClasses !== null && y ? tf.tensor1d(y.subarray(start, end), 'int32') : undefined;
+        const seed = dropoutSeed(options.seed, stepIndex, micro);
+        return tf.variableGrads(() => {
+          const xt = diffusion.qSample(x0, tt, eps) as tf.Tensor4D;
+          const out = this.unet.apply(xt, diffusion.scaleTimesteps(tt), yt, { training: true, dropoutSeed: seed });
+          const terms = diffusion.trainingLosses(out, x0, xt, tt, eps);
+          for (const k of ['loss', 'mse', 'vb'] as const) if (terms[k]) kept[k] = tf.keep(terms[k]!);
+          return terms.loss.mul(wt).sum().div(B) as tf.Scalar;
+        }, this.params);
+      });
+      objective += value.dataSync()[0];
+      value.dispose();
+      for (const k of ['loss', 'mse', 'vb'] as const) {
+        const v = kept[k];
+        if (!v) continue;
+        losses[k].set(v.dataSync() as Float32Array, start);
+        v.dispose();
+        if (k !== 'loss') seen[k] = true;
+      }
+      grads = grads.map((acc, i) => {
+        const gi = g[this.params[i].name];
+        if (!acc || !gi) return acc ?? gi;
+        const sum = acc.add(gi);
+        acc.dispose();
+        gi.dispose();
+        return sum;
+      });
+    }
+    try {
+      const gradNorm = globalNorm(grads);
+      if (!Number.isFinite(objective) || !Number.isFinite(gradNorm)) throw new NonFiniteLossError(stepIndex + 1, objective, gradNorm);
+      if (options.gradClip > 0) grads = clipByGlobalNorm(grads, gradNorm, options.gradClip);
+      this.adam.applyGradients(grads);
+      updateEma(this.ema.trainableVariables(), this.params, options.emaRate);
+      this.timestepSampler.updateWithAllLosses(t, losses.loss);
+      this.step += 1;
+      return {
+        step: this.step, t, weights, loss: objective, gradNorm,
+        losses: { loss: losses.loss, ...(seen.mse ? { mse: losses.mse } : {}), ...(seen.vb ? { vb: losses.vb } : {}) },
+      };
+    } finally {
+      for (const g of grads) g?.dispose();
+    }
+  }
+
+  /** The importance sampler's distribution p over t, summarised for progress messages. */
+  importanceSummary(): ImportanceSummary {
+    const w = this.timestepSampler.weights();
+    let total = 0;
+    for (const v of w) total += v;
+    const warmedUp = this.timestepSampler instanceof LossSecondMomentResampler ? this.timestepSampler.warmedUp() : true;
+    return summarizeImportance(w.map((v) => v / total), warmedUp);
+  }
+
+  /** Adam's moments keyed by parameter name (engine layout). */
+  optimizerRecord(): OptimizerRecord {
+    const state = this.adam.getState();
+    const moments: TensorDict = new Map();
+    const specs = this.unet.parameters;
+    const entry = (data: Float32Array, i: number): SafeTensor => ({ dtype: 'F32', shape: [...specs[i].shape], data });
+    state.expAvg.forEach((m, i) => moments.set(`exp_avg.${specs[i].name}`, entry(m, i)));
+    state.expAvgSq.forEach((v, i) => moments.set(`exp_avg_sq.${specs[i].name}`, entry(v, i)));
+    return { step: state.step, moments };
+  }
+
+  trainState(): TrainState {
+    return {
+      step: this.step,
+      rng: { noise: this.noiseRng.getState(), timesteps: this.timestepRng.getState() },
+      timestepSampler: this.timestepSampler.getState(),
+      dataSampler: this.batchSampler.getState(),
+    };
+  }
+
+  /** Continues from a checkpoint loaded with `{ training: true }`. */
+  restore(ckpt: Checkpoint): void {
+    if (!ckpt.optimizer || !ckpt.state) throw new Error('restore needs a checkpoint loaded with its training state');
+    const { optimizer, state } = ckpt;
+    this.unet.loadStateDict(ckpt.weights);
+    this.ema.loadStateDict(ckpt.ema);
+    const moment = (kind: string, i: number): Float32Array => {
+      const name = `${kind}.${this.unet.parameters[i].name}`;
+      const m = optimizer.moments.get(name);
+      if (!m || !(m.data instanceof Float32Array)) throw new Error(`Checkpoint optimizer state has no float32 "${name}"`);
+      return m.data;
+    };
+    this.adam.setState({
+      step: optimizer.step,
+      expAvg: this.params.map((_, i) => moment('exp_avg', i)),
+      expAvgSq: this.params.map((_, i) => moment('exp_avg_sq', i)),
+    });
+    this.noiseRng.setState(state.rng.noise);
+    this.timestepRng.setState(state.rng.timesteps);
+    this.timestepSampler.setState(state.timestepSampler);
+    this.batchSampler.setState(state.dataSampler as BatchSamplerState);
+    this.step = state.step;
+  }
+
+  stateDicts(): { weights: Map<string, SafeTensor>; ema: Map<string, SafeTensor> } {
+    return { weights: this.unet.stateDict(), ema: this.ema.stateDict() };
+  }
+
+  dispose(): void {
+    this.unet.dispose();
+    this.ema.dispose();
+    this.adam.dispose();
+    this.parts.diffusion.dispose();
+  }
+}
