@@ -17,4 +17,5 @@ export { evaluateBpd } from './sample/bpd';
 export * as image from './image';
 export * as data from './data';
 export { EngineClient, sharedEngine, type EngineOptions } from './host/client';
-export * from './host/protocol';
+export * as protocol from './host/protocol';
+export { EngineError, type PipelineSpec, type CompletePipeline, type SampleRequest, type SampleResult, type TrainOptions } from './host/protocol';
