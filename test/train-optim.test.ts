@@ -1,0 +1,129 @@
+/**
+ * Adam against an independent float64 implementation of torch.optim.Adam's update, exact save/restore of its
+ * moments, the EMA update, gradient clipping and the metrics' timestep quartiles.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../engine/tf';
+import { initBackend } from '../engine/backend';
+import { Adam } from '../engine/optim/adam';
+import { updateEma } from '../engine/optim/ema';
+import { clipByGlobalNorm, globalNorm } from '../engine/optim/clip';
+import { MetricsWindow, summarizeImportance } from '../engine/train/metrics';
+import { Rng } from '../engine/rng';
+
+/** torch.optim.Adam (weight_decay 0) in float64, written from its documented update rule. */
+function torchAdam64(p: number[], grads: number[][], lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): number[] {
+  const m = p.map(() => 0);
+  const v = p.map(() => 0);
+  const x = [...p];
+  grads.forEach((g, k) => {
+    const step = k + 1;
+    for (let i = 0; i < x.length; i++) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      const denom = Math.sqrt(v[i]) / Math.sqrt(1 - b2 ** step) + eps;
+      x[i] -= (lr / (1 - b1 ** step)) * (m[i] / denom);
+    }
+  });
+  return x;
+}
+
+test('Adam follows torch.optim.Adam step for step', async () => {
+  await initBackend('wasm');
+  const rng = new Rng(3);
+  const p0 = Array.from({ length: 50 }, () => rng.normal());
+  // Gradients of very different scales, including tiny ones where ε matters.
+  const grads = Array.from({ length: 6 }, (_, k) => p0.map((_, i) => rng.normal() * 10 ** ((i % 5) - 3 - (k % 2))));
+  const v = tf.variable(tf.tensor1d(p0));
+  const adam = new Adam([v], { lr: 0.01 });
+  for (const g of grads) tf.tidy(() => adam.applyGradients([tf.tensor1d(g)]));
+  const got = Array.from(v.dataSync());
+  const want = torchAdam64(p0, grads, 0.01);
+  const maxErr = Math.max(...got.map((x, i) => Math.abs(x - want[i])));
+  assert.ok(maxErr < 2e-6, `max |adam − torch64| = ${maxErr}`);
+  // Every parameter moved by about lr per step: the update really happened.
+  assert.ok(Math.abs(got[0] - p0[0]) > 0.01, 'parameters did not move');
+  adam.dispose();
+  v.dispose();
+});
+
+test('Adam state restores exactly: the continued run matches the uninterrupted one bit for bit', async () => {
+  await initBackend('wasm');
+  const rng = new Rng(9);
+  const init = Float32Array.from({ length: 64 }, () => rng.normal());
+  const grads = Array.from({ length: 6 }, () => Float32Array.from({ length: 64 }, () => rng.normal()));
+  const run = (steps: Float32Array[], adam: Adam): void => {
+    for (const g of steps) tf.tidy(() => adam.applyGradients([tf.tensor2d(g, [8, 8])]));
+  };
+  const va = tf.variable(tf.tensor2d(init, [8, 8]));
+  const a = new Adam([va], { lr: 0.003 });
+  run(grads, a);
+
+  const vb = tf.variable(tf.tensor2d(init, [8, 8]));
+  const b = new Adam([vb], { lr: 0.003 });
+  run(grads.slice(0, 3), b);
+  const saved = b.getState();
+  const weights = Float32Array.from(vb.dataSync());
+  b.dispose();
+  vb.dispose();
+  const vc = tf.variable(tf.tensor2d(weights, [8, 8]));
+  const c = new Adam([vc], { lr: 0.003 });
+  c.setState(saved);
+  assert.equal(c.step, 3);
+  run(grads.slice(3), c);
+  assert.deepEqual(Array.from(vc.dataSync()), Array.from(va.dataSync()));
+  assert.throws(() => c.setState({ step: 1, expAvg: [], expAvgSq: [] }), /0 moments, the model has 1 parameters/);
+  for (const t of [va, vc]) t.dispose();
+  a.dispose();
+  c.dispose();
+});
+
+test('Adam refuses a bad learning rate', () => {
+  const v = tf.variable(tf.zeros([2]));
+  assert.throws(() => new Adam([v], { lr: -1e-4 }), /learning rate must be a positive number/);
+  assert.throws(() => new Adam([v], { lr: NaN }), /learning rate must be a positive number/);
+  v.dispose();
+});
+
+test('EMA: ema = rate·ema + (1 − rate)·param', async () => {
+  await initBackend('wasm');
+  const ema = tf.variable(tf.tensor1d([1, 2, 3]));
+  const p = tf.variable(tf.tensor1d([3, 2, -1]));
+  updateEma([ema], [p], 0.9);
+  const got = Array.from(ema.dataSync());
+  [1.2, 2, 2.6].forEach((w, i) => assert.ok(Math.abs(got[i] - w) < 1e-6, `${got}`));
+  ema.dispose();
+  p.dispose();
+});
+
+test('global gradient norm and clip_grad_norm_', async () => {
+  await initBackend('wasm');
+  const g = [tf.tensor1d([3, 0]), undefined, tf.tensor2d([[0, 4]])];
+  const norm = globalNorm(g);
+  assert.ok(Math.abs(norm - 5) < 1e-6);
+  const clipped = clipByGlobalNorm(g, norm, 1);
+  assert.ok(Math.abs(globalNorm(clipped) - 5 / (5 + 1e-6)) < 1e-6);
+  assert.equal(clipped[1], undefined);
+  const same = clipByGlobalNorm(clipped, 1, 10);
+  assert.equal(same, clipped, 'no clipping below the threshold');
+  for (const t of clipped) t?.dispose();
+});
+
+test('metrics: weighted losses by timestep quartile, like the reference logger', () => {
+  const m = new MetricsWindow(100);
+  const t = Int32Array.from([0, 24, 25, 99]);
+  const w = Float32Array.from([1, 1, 2, 0.5]);
+  m.add(t, w, { loss: Float32Array.from([1, 3, 5, 8]), mse: Float32Array.from([1, 1, 1, 1]) }, 2);
+  m.add(Int32Array.from([60]), Float32Array.from([1]), { loss: Float32Array.from([6]), mse: Float32Array.from([1]) }, 4);
+  const p = m.flush('x', 2, 'wasm', summarizeImportance([0.25, 0.25, 0.5], true));
+  assert.equal(p.loss, (1 + 3 + 10 + 4 + 6) / 5);
+  assert.deepEqual(p.lossQuartiles, [2, 10, 6, 4]);
+  assert.deepEqual(p.mseQuartiles, [1, 2, 1, 0.5]);
+  assert.equal(p.vb, undefined);
+  assert.equal(p.gradNorm, 3);
+  assert.equal(p.importance?.pMax, 0.5);
+  assert.ok(Math.abs((p.importance?.entropy ?? 0) - (0.5 * Math.log(4) + 0.5 * Math.log(2))) < 1e-12);
+  const empty = m.flush('x', 3, 'wasm');
+  assert.deepEqual(empty.lossQuartiles, [null, null, null, null]);
+});
