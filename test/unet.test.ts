@@ -314,3 +314,42 @@ test('safetensors: malformed files are refused with an Error, never a crash', ()
   assert.deepEqual([...(back.tensors.get('n')!.data as BigInt64Array)], [1n, -2n]);
   assert.deepEqual(back.tensors.get('f'), { dtype: 'F64', shape: [1, 1], data: Float64Array.from([0.1]) });
 });
+
+test('create: deterministic in the seed, PyTorch default bounds, zero_module layers zero', () => {
+  const a = UNet.create(small, 11);
+  const b = UNet.create(small, 11);
+  const c = UNet.create(small, 12);
+  const w = (m: UNet, n: string): Float32Array => m.variable(n).dataSync() as Float32Array;
+  assert.deepEqual(w(a, 'input_blocks.1.0.in_layers.2.weight'), w(b, 'input_blocks.1.0.in_layers.2.weight'));
+  assert.notDeepEqual(w(a, 'input_blocks.1.0.in_layers.2.weight'), w(c, 'input_blocks.1.0.in_layers.2.weight'));
+  for (const s of a.parameters) {
+    const v = w(a, s.name);
+    const maxAbs = v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    if (s.zeroInit) assert.equal(maxAbs, 0, s.name);
+    else if (s.kind === 'norm') assert.ok(v.every((x) => x === (s.role === 'weight' ? 1 : 0)), s.name);
+    else {
+      const bound = 1 / Math.sqrt(s.fanIn);
+      assert.ok(maxAbs <= bound && maxAbs > 0.5 * bound, `${s.name}: max |w| ${maxAbs}, bound ${bound}`);
+    }
+  }
+  const zeroed = ['out.2.weight', 'input_blocks.3.1.proj_out.weight', 'middle_block.2.out_layers.3.bias'];
+  assert.deepEqual(a.parameters.filter((s) => zeroed.includes(s.name)).map((s) => s.zeroInit), [true, true, true]);
+  [a, b, c].forEach((m) => m.dispose());
+});
+
+test('without scale-shift norm the embedding is added before the second GroupNorm (emb_layers has out channels)', () => {
+  const config = { ...small, useScaleShiftNorm: false };
+  const model = UNet.create(config, 4, { zeroInit: false });
+  assert.deepEqual(model.variable('input_blocks.1.0.emb_layers.1.weight').shape, [128, 32]);
+  assert.equal(model.parameterCount(), referenceParameterCount(toReferenceConfig(config)));
+  const x = tf.randomNormal([2, 16, 16, 1], 0, 1, 'float32', 9) as tf.Tensor4D;
+  const out = tf.tidy(() => model.apply(x, tf.tensor1d([0, 999])).dataSync() as Float32Array);
+  assert.equal(out.length, 2 * 16 * 16 * 2);
+  assert.ok(out.every(Number.isFinite));
+  // Different timesteps must change the output through the embedding path.
+  const same = tf.tidy(() => model.apply(x, tf.tensor1d([0, 0])).dataSync() as Float32Array);
+  assert.deepEqual(same.subarray(0, 512), out.subarray(0, 512));
+  assert.notDeepEqual(same.subarray(512), out.subarray(512));
+  x.dispose();
+  model.dispose();
+});
