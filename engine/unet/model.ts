@@ -136,6 +136,7 @@ export class UNet {
   }
 
   private checkInputs(x: tf.Tensor4D, timesteps: tf.Tensor1D, y?: tf.Tensor1D): void {
+    if (this.vars.size === 0) throw new Error('This UNet was disposed');
     const c = this.config;
     const [n, h, w, ch] = x.shape;
     if (x.rank !== 4 || ch !== c.inChannels) throw new Error(`UNet input must be NHWC [N, H, W, ${c.inChannels}], got [${x.shape}]`);
