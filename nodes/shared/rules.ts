@@ -30,10 +30,13 @@ export function shown(v: unknown): string {
 
 export const isBlank = (v: unknown): boolean => v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 
-/** A number, or a string holding exactly one (the editor stores text); anything else is NaN. */
+/** A plain decimal number as text ("0.001", "1e-4"): what the editor stores; not "0x10", "Infinity" or "NaN". */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A number, or a string holding exactly one decimal number; anything else is NaN. */
 function toNumber(v: unknown): number {
   if (typeof v === 'number') return v;
-  if (typeof v === 'string' && v.trim() !== '') return Number(v);
+  if (typeof v === 'string' && DECIMAL.test(v.trim())) return Number(v);
   return NaN;
 }
 

@@ -30,6 +30,7 @@ export function messageOf(err: unknown): string {
 export function fail(node: Node, err: unknown, msg: NodeMessage, done?: DoneFn): void {
   const text = messageOf(err);
   showError(node, text);
-  if (done) done(err instanceof Error ? err : new Error(text));
+  // The text, not the Error: Node-RED would prefix "Error: " to what Catch nodes and the debug sidebar show.
+  if (done) done(text);
   else node.error(text, msg);
 }
