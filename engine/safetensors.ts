@@ -32,6 +32,44 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** Float → IEEE half with round-to-nearest-even (what numpy's astype(float16) does). */
+export function floatToHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = m >>> shift;
+    const rest = m & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rest > mid || (rest === mid && (half & 1)) ? 1 : 0));
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  return sign | (half + (rest > 0x1000 || (rest === 0x1000 && (half & 1)) ? 1 : 0));
+}
+
+/** The bytes written for one tensor: its own array, or float32 data encoded as F16 when it says F16. */
+function encodeData(name: string, t: SafeTensor): Uint8Array {
+  const native = dtypeOfArray(t.data);
+  if (t.dtype === 'F16' && native === 'F32') {
+    const h = Uint16Array.from(t.data as Float32Array, floatToHalf);
+    return new Uint8Array(h.buffer);
+  }
+  if (t.dtype !== native && !(t.dtype === 'BOOL' && native === 'U8')) throw new Error(`writeSafetensors: tensor "${name}" says ${t.dtype} but holds ${native} data`);
+  return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+}
+
 /** Copies the bytes (they may be unaligned in the file) and views them as the dtype's array. */
 function decode(dtype: SafeDtype, bytes: Uint8Array): SafeData {
   const copy = new Uint8Array(bytes).buffer; // a copy: Buffer#slice would be a view of the whole file
@@ -128,22 +166,23 @@ function dtypeOfArray(data: SafeData): SafeDtype {
 
 /**
  * Writes tensors (in iteration order) as safetensors: compact JSON header with `__metadata__` first, padded with
- * spaces to a multiple of 8, then the data. Only the native dtype of each array is written (F16/BF16 are not
- * encoded); a declared dtype that does not match the array is an error.
+ * spaces to a multiple of 8, then the data. Each array is written in its own dtype, except float32 data declared
+ * F16, which is encoded to half precision (smaller files for shipped models); any other mismatch is an error.
  */
 export function writeSafetensors(tensors: Map<string, SafeTensor> | Record<string, SafeTensor>, metadata?: Record<string, string>): Buffer {
   const list = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
+  const bytes: Uint8Array[] = [];
   for (const [name, t] of list) {
     if (name === '__metadata__') throw new Error('writeSafetensors: "__metadata__" is reserved and cannot name a tensor');
-    const dtype = dtypeOfArray(t.data);
-    if (t.dtype !== dtype && !(t.dtype === 'BOOL' && dtype === 'U8')) throw new Error(`writeSafetensors: tensor "${name}" says ${t.dtype} but holds ${dtype} data`);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) throw new Error(`writeSafetensors: tensor "${name}" has ${t.data.length} values for shape ${JSON.stringify(t.shape)}`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
+    const b = encodeData(name, t);
+    bytes.push(b);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + b.byteLength] };
+    offset += b.byteLength;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
   const padded = Math.ceil(json.length / 8) * 8;
@@ -152,9 +191,9 @@ export function writeSafetensors(tensors: Map<string, SafeTensor> | Record<strin
   out.writeBigUInt64LE(BigInt(padded), 0);
   json.copy(out, 8);
   let at = 8 + padded;
-  for (const [, t] of list) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
-    at += t.data.byteLength;
+  for (const b of bytes) {
+    out.set(b, at);
+    at += b.byteLength;
   }
   return out;
 }
