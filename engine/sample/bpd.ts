@@ -115,7 +115,9 @@ export async function calcBpdLoop(diffusion: GaussianDiffusion, unet: SamplerUNe
     opts.onProgress?.(p0 + count, n * K);
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const priorBpd = Float64Array.from(tf.tidy(() => diffusion.priorBpd(x0)).dataSync());
+  const prior = diffusion.priorBpd(x0);
+  const priorBpd = Float64Array.from(prior.dataSync());
+  prior.dispose();
   const totalBpd = priorBpd.map((prior, i) => vb.subarray(i * K, (i + 1) * K).reduce((a, b) => a + b, prior));
   return { totalBpd, priorBpd, vb, xstartMse, mse };
 }

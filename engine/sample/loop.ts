@@ -75,7 +75,8 @@ export async function reverseLoop(
       try {
         await opts.onStep?.({ t, done: total - t, total, xt: x, predXstart: out.predXstart, sample: out.sample });
       } finally {
-        for (const [key, value] of Object.entries(out)) if (key !== 'sample') (value as tf.Tensor).dispose();
+        // At t = 0 the ancestral sample is the mean itself: dispose everything else, once.
+        for (const value of new Set<tf.Tensor>(Object.values(out))) if (value !== out.sample) value.dispose();
         x.dispose();
         x = out.sample;
       }
