@@ -4,16 +4,18 @@
  *      with our kernels vs the tfjs cpu backend, plus the stock wasm Conv2DBackpropInput vs ours.
  *   2. Attention-sized batchMatMul (batch·heads 32, T 256, head dim 64): q·kᵀ alone and the attention
  *      softmax(q·kᵀ/√d)·v forward + backward, with the stock wasm BatchMatMul and with ours.
- * Prints the median of several runs in ms and the ratios.  Run: node --import tsx scripts/bench-conv.ts [runs]
+ * Prints the median of several runs in ms and the ratios.
+ * Run: node --import tsx scripts/bench-conv.ts [runs=5] [cpuRuns=1]  (one cpu conv step takes over a minute)
  */
 import { tf } from '../engine/tf';
 import '../engine/backend';
 import { registerWasmKernels } from '../engine/backend/wasm-kernels';
 
 const runs = Number(process.argv[2] ?? 5);
+const cpuRuns = Number(process.argv[3] ?? 1);
 
-/** Median wall time of `fn` over `n` runs after one warm-up; every run reads its results back (dataSync). */
-function median(fn: () => tf.Tensor[], n = runs): number {
+/** Median wall time of `fn` over `n` runs after an optional warm-up; every run reads its results back. */
+function median(fn: () => tf.Tensor[], n = runs, warmUp = true): number {
   const once = (): number => {
     const t0 = performance.now();
     const out = fn();
@@ -21,7 +23,7 @@ function median(fn: () => tf.Tensor[], n = runs): number {
     tf.dispose(out);
     return performance.now() - t0;
   };
-  once();
+  if (warmUp) once();
   const ts = Array.from({ length: n }, once).sort((a, b) => a - b);
   return ts[Math.floor(n / 2)];
 }
@@ -83,12 +85,12 @@ async function main(): Promise<void> {
 
   const cpu = await onBackend('cpu', () => {
     const z = make();
-    const r = { step: median(convForwardBackward(z.x, z.w), Math.min(runs, 3)) };
+    const r = { step: median(convForwardBackward(z.x, z.w), cpuRuns, false) };
     tf.dispose(Object.values(z));
     return r;
   });
 
-  console.log(`conv 3x3 64→64, batch 8, 32x32 (median of ${runs})`);
+  console.log(`conv 3x3 64→64, batch 8, 32x32 (median of ${runs} wasm runs, ${cpuRuns} cpu runs)`);
   console.log(`  wasm forward                         ${fmt(ours.forward)}`);
   console.log(`  wasm input gradient   stock → ours   ${fmt(stock.bpInput)} → ${fmt(ours.bpInput)}  (${(stock.bpInput / ours.bpInput).toFixed(1)}x)`);
   console.log(`  wasm filter gradient  (stock: none)  ${fmt(ours.bpFilter)}`);
