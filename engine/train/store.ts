@@ -102,13 +102,19 @@ export class ModelStore {
     return readJson<ModelSpec>(path.join(dir, FILES.spec));
   }
 
-  /** The current checkpoint: spec and weights (and with `training`, the optimizer and run state). */
+  /**
+   * The current checkpoint: spec and weights (and with `training`, the optimizer and run state, when the
+   * checkpoint has them: a sampling export does not).
+   */
   loadCheckpoint(name: string, opts: { training?: boolean } = {}): Checkpoint {
     const dir = this.requireLatest(name);
     const spec = readJson<ModelSpec>(path.join(dir, FILES.spec));
     const read = (file: string): Buffer => fs.readFileSync(path.join(dir, file));
-    const ckpt: Checkpoint = { spec, step: spec.step, path: dir, weights: parseSafetensors(read(FILES.weights)), ema: parseSafetensors(read(FILES.ema)) };
-    if (opts.training) {
+    const ema = parseSafetensors(read(FILES.ema));
+    // A sampling export (exportForSampling) has only the EMA weights.
+    const weights = fs.existsSync(path.join(dir, FILES.weights)) ? parseSafetensors(read(FILES.weights)) : ema;
+    const ckpt: Checkpoint = { spec, step: spec.step, path: dir, weights, ema };
+    if (opts.training && fs.existsSync(path.join(dir, FILES.optimizer))) {
       const { tensors, metadata } = parseSafetensorsWithMetadata(read(FILES.optimizer));
       ckpt.optimizer = { step: Number(metadata.step), moments: tensors };
       ckpt.state = readJson<TrainState>(path.join(dir, FILES.state));
@@ -122,36 +128,50 @@ export class ModelStore {
    * a loadable checkpoint). Returns the checkpoint directory.
    */
   saveCheckpoint(name: string, input: CheckpointInput, onStage?: SaveStageHook): string {
-    const modelDir = this.modelDir(name);
-    fs.mkdirSync(modelDir, { recursive: true });
     const step = input.spec.step;
     if (input.state.step !== step) throw new Error(`saveCheckpoint: state is at step ${input.state.step}, spec at ${step}`);
-    const finalName = checkpointDirName(step);
-    const finalDir = path.join(modelDir, finalName);
-    const tmpDir = `${finalDir}.tmp`;
-    fs.rmSync(tmpDir, { recursive: true, force: true });
-    fs.mkdirSync(tmpDir);
-    const files: Array<[string, () => Uint8Array | string]> = [
+    return this.commitCheckpoint(name, input.spec, [
       [FILES.weights, () => writeSafetensors(input.weights)],
       [FILES.ema, () => writeSafetensors(input.ema)],
       [FILES.optimizer, () => writeSafetensors(input.optimizer.moments, { step: String(input.optimizer.step), layout: 'engine (NHWC/HWIO)' })],
       [FILES.state, () => JSON.stringify(input.state)],
-      [FILES.spec, () => JSON.stringify(input.spec, null, 2)],
-    ];
-    for (const [file, data] of files) {
+    ], onStage);
+  }
+
+  /**
+   * Copies the current checkpoint of `name` into `dest` in its smallest form for sampling: model.json and the
+   * EMA weights in half precision (the shipped demo model). Loading it gives the EMA weights for both weight
+   * sets; training it further starts a fresh optimizer from those weights.
+   */
+  exportForSampling(name: string, dest: ModelStore): string {
+    const ckpt = this.loadCheckpoint(name);
+    const half = new Map([...ckpt.ema].map(([k, t]) => [k, { ...t, dtype: 'F16' as const }]));
+    return dest.commitCheckpoint(name, ckpt.spec, [[FILES.ema, () => writeSafetensors(half, { format: 'pt', precision: 'float16' })]]);
+  }
+
+  /** Writes a checkpoint's files into `ckpt-<step>.tmp/`, fsyncs, renames it and moves `latest` to it. */
+  private commitCheckpoint(name: string, spec: ModelSpec, files: Array<[string, () => Uint8Array | string]>, onStage?: SaveStageHook): string {
+    const modelDir = this.modelDir(name);
+    fs.mkdirSync(modelDir, { recursive: true });
+    const finalName = checkpointDirName(spec.step);
+    const finalDir = path.join(modelDir, finalName);
+    const tmpDir = `${finalDir}.tmp`;
+    fs.rmSync(tmpDir, { recursive: true, force: true });
+    fs.mkdirSync(tmpDir);
+    for (const [file, data] of [...files, [FILES.spec, () => JSON.stringify(spec, null, 2)] as [string, () => string]]) {
       writeFileDurable(path.join(tmpDir, file), data());
       onStage?.(`file:${file}`);
     }
     fsyncDir(tmpDir);
     // A complete directory of the same step may be left by a save killed before the pointer moved: not current.
     if (this.latestName(name) !== finalName) fs.rmSync(finalDir, { recursive: true, force: true });
-    else throw new Error(`saveCheckpoint: step ${step} is already the current checkpoint of "${name}"`);
+    else throw new Error(`saveCheckpoint: step ${spec.step} is already the current checkpoint of "${name}"`);
     fs.renameSync(tmpDir, finalDir);
     fsyncDir(modelDir);
     onStage?.('renamed');
     writeFileAtomic(path.join(modelDir, LATEST), finalName);
     onStage?.('committed');
-    writeFileAtomic(path.join(modelDir, FILES.spec), JSON.stringify(input.spec, null, 2));
+    writeFileAtomic(path.join(modelDir, FILES.spec), JSON.stringify(spec, null, 2));
     this.removeStale(modelDir, finalName);
     return finalDir;
   }

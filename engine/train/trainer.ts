@@ -198,12 +198,16 @@ export class Trainer {
     };
   }
 
-  /** Continues from a checkpoint loaded with `{ training: true }`. */
+  /** Continues from a checkpoint loaded with `{ training: true }` (exactly, when it holds the run's state). */
   restore(ckpt: Checkpoint): void {
-    if (!ckpt.optimizer || !ckpt.state) throw new Error('restore needs a checkpoint loaded with its training state');
-    const { optimizer, state } = ckpt;
     this.unet.loadStateDict(ckpt.weights);
     this.ema.loadStateDict(ckpt.ema);
+    if (!ckpt.optimizer || !ckpt.state) {
+      // A sampling export (weights only): fine-tune from its weights with a fresh optimizer and fresh samplers.
+      this.step = ckpt.step;
+      return;
+    }
+    const { optimizer, state } = ckpt;
     const moment = (kind: string, i: number): Float32Array => {
       const name = `${kind}.${this.unet.parameters[i].name}`;
       const m = optimizer.moments.get(name);
