@@ -84,21 +84,24 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   checkGroups(c, groups);
   const { scale, shift, silu } = opts;
   const inputs: tf.Tensor[] = [x, gamma, beta, ...(scale ? [scale] : []), ...(shift ? [shift] : [])];
+  /** y₂ = x̂·A + B from [γ, β, scale?, shift?]. */
+  const affineOf = (xhat: tf.Tensor, [g, b, ...rest]: tf.Tensor[]): tf.Tensor => {
+    const { coefA, coefB } = affine(g, b, scale ? rest[0] : undefined, shift ? rest[rest.length - 1] : undefined, n, c);
+    return xhat.mul(coefA).add(coefB);
+  };
 
   const forward = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc;
-    const [xx, g, b, sc, sh] = args as tf.Tensor[];
-    const mScale = scale ? sc : undefined;
-    const mShift = shift ? (scale ? sh : sc) : undefined;
+    const [xx, ...params] = args as tf.Tensor[];
     const { xhat, rstd } = normalise(xx as tf.Tensor4D, groups, eps);
-    save([xhat, rstd]);
-    const { coefA, coefB } = affine(g, b, mScale, mShift, n, c);
-    const y2 = xhat.mul(coefA).add(coefB);
+    // The parameters are saved too: scale and shift are often intermediates that a tidy frees before backward.
+    save([xhat, rstd, ...params]);
+    const y2 = affineOf(xhat, params);
     const value = silu ? y2.mul(tf.sigmoid(y2)) : y2;
 
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [xh, rs] = saved;
-      const { a, coefA: A, coefB: B } = affine(g, b, mScale, mShift, n, c);
+      const [xh, rs, g, b, ...rest] = saved;
+      const { a, coefA: A, coefB: B } = affine(g, b, scale ? rest[0] : undefined, shift ? rest[rest.length - 1] : undefined, n, c);
       let dy2 = dy;
       if (silu) {
         // silu'(y) = s·(1 + y·(1 − s)), s = sigmoid(y)
