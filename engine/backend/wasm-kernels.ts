@@ -12,7 +12,7 @@
  */
 import { tf } from '../tf';
 import { unsortedSegmentSum } from './wasm-segment';
-import { makeSlice, makeSplitV, makeTranspose, makeUnpack } from './wasm-layout';
+import { makeIdentity, makeSlice, makeSplitV, makeTranspose, makeUnpack } from './wasm-layout';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -28,6 +28,7 @@ export interface WasmBackend {
   dataIdNextNumber: number;
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   disposeData(dataId: unknown): boolean;
+  incRef(dataId: unknown): void;
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
@@ -213,12 +214,13 @@ function batchMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   return res;
 }
 
-const replacements = (): Record<string, WasmKernel | MultiKernel> => ({
+const replacements = (identity = makeIdentity(stockKernel('Identity'))): Record<string, WasmKernel | MultiKernel> => ({
   Conv2DBackpropFilter: conv2DBackpropFilter,
   Conv2DBackpropInput: conv2DBackpropInput,
   BatchMatMul: batchMatMul,
   UnsortedSegmentSum: unsortedSegmentSum as WasmKernel,
-  Transpose: makeTranspose(stockKernel('Transpose'), stockKernel('Identity')),
+  Identity: identity,
+  Transpose: makeTranspose(stockKernel('Transpose'), identity),
   Slice: makeSlice(stockKernel('Slice')),
   SplitV: makeSplitV(stockKernel<MultiKernel>('SplitV')),
   Unpack: makeUnpack(stockKernel<MultiKernel>('Unpack')),

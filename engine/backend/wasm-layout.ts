@@ -1,11 +1,13 @@
 /**
- * Layout kernels for the tfjs wasm backend: Transpose, Slice, SplitV, Unpack.
+ * Layout kernels for the tfjs wasm backend: Identity, Transpose, Slice, SplitV, Unpack.
  *
  * Stock tfjs-backend-wasm 4.22 copies the whole input out of wasm memory on every Slice (`readSync`) and then
  * copies row by row (so splitting a tensor in k parts, as every concat's gradient does, costs k full copies),
  * and its Transpose walks element by element for rank > 4 (the gather/attention reshapes produce rank 5).
  * Here Slice reads the input through a heap view and copies maximal contiguous runs, and Transpose first merges
  * axes that stay adjacent under the permutation, which brings most high-rank transposes down to rank ≤ 4.
+ * Identity (stock: a full copy; the gradient tape calls it for every pass-through gradient) shares the data,
+ * as the cpu backend's does: no wasm kernel writes into its inputs.
  */
 import { tf } from '../tf';
 import type { WasmBackend } from './wasm-kernels';
@@ -31,6 +33,16 @@ export function collapseTranspose(shape: number[], perm: number[]): { shape: num
   return {
     shape: byInput.map((g) => g.reduce((p, a) => p * shape[a], 1)),
     perm: groups.map((g) => byInput.indexOf(g)),
+  };
+}
+
+/** Identity by reference: one more owner of the same wasm buffer. */
+export function makeIdentity(stockIdentity: Kernel): Kernel {
+  return ({ inputs, backend, attrs }) => {
+    const x = inputs.x;
+    if (x.dtype === 'string') return stockIdentity({ inputs, backend, attrs });
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
 }
 

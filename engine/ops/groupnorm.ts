@@ -84,11 +84,8 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   checkGroups(c, groups);
   const { scale, shift, silu } = opts;
   const inputs: tf.Tensor[] = [x, gamma, beta, ...(scale ? [scale] : []), ...(shift ? [shift] : [])];
-  /** y₂ = x̂·A + B from [γ, β, scale?, shift?]. */
-  const affineOf = (xhat: tf.Tensor, [g, b, ...rest]: tf.Tensor[]): tf.Tensor => {
-    const { coefA, coefB } = affine(g, b, scale ? rest[0] : undefined, shift ? rest[rest.length - 1] : undefined, n, c);
-    return xhat.mul(coefA).add(coefB);
-  };
+  /** Names for [γ, β, scale?, shift?]. */
+  const parts = (ps: tf.Tensor[]) => ({ g: ps[0], b: ps[1], sc: scale ? ps[2] : undefined, sh: shift ? ps[ps.length - 1] : undefined });
 
   const forward = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc;
@@ -96,12 +93,15 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
     const { xhat, rstd } = normalise(xx as tf.Tensor4D, groups, eps);
     // The parameters are saved too: scale and shift are often intermediates that a tidy frees before backward.
     save([xhat, rstd, ...params]);
-    const y2 = affineOf(xhat, params);
+    const p = parts(params);
+    const { coefA, coefB } = affine(p.g, p.b, p.sc, p.sh, n, c);
+    const y2 = xhat.mul(coefA).add(coefB);
     const value = silu ? y2.mul(tf.sigmoid(y2)) : y2;
 
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [xh, rs, g, b, ...rest] = saved;
-      const { a, coefA: A, coefB: B } = affine(g, b, scale ? rest[0] : undefined, shift ? rest[rest.length - 1] : undefined, n, c);
+      const [xh, rs, ...ps] = saved;
+      const { g, b, sc, sh } = parts(ps);
+      const { a, coefA: A, coefB: B } = affine(g, b, sc, sh, n, c);
       let dy2 = dy;
       if (silu) {
         // silu'(y) = s·(1 + y·(1 − s)), s = sigmoid(y)

@@ -77,6 +77,22 @@ for (const backend of ['wasm', 'cpu']) {
   }
 }
 
+test('backward works when scale and shift were intermediates freed by an inner tidy', async () => {
+  await tf.setBackend('wasm');
+  const x = tf.randomNormal([2, 3, 3, 8], 0, 1, 'float32', 7) as tf.Tensor4D;
+  const g = tf.randomNormal([8], 1, 0.2, 'float32', 8) as tf.Tensor1D;
+  const b = tf.zeros([8]) as tf.Tensor1D;
+  const e = tf.randomNormal([2, 16], 0, 0.5, 'float32', 9);
+  const grads = (gn: GN): Float32Array[] => tf.tidy(() => tf.grads((xx: tf.Tensor, ee: tf.Tensor) => tf.tidy(() => {
+    const [sc, sh] = tf.split(ee.mul(2), 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+    return gn(xx as tf.Tensor4D, g, b, { groups: 4, scale: sc, shift: sh, silu: true }).square().sum();
+  }))([x, e]).map((t) => t.dataSync() as Float32Array));
+  const fused = grads(groupNorm);
+  const plain = grads(groupNormPlain);
+  for (const i of [0, 1]) assert.ok(maxRelErr(fused[i], plain[i]) < 2e-5);
+  tf.dispose([x, g, b, e]);
+});
+
 test('fused groupNorm keeps no tensors after the step', async () => {
   await tf.setBackend('wasm');
   const x = tf.randomNormal([2, 4, 4, 8]) as tf.Tensor4D;

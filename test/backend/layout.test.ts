@@ -87,6 +87,19 @@ test('unstack along each axis', async () => {
   }
 });
 
+test('identity shares the data: a clone outlives its source and keeps its values', async () => {
+  await tf.setBackend('wasm');
+  const x = tf.tensor(iota([3, 4]), [3, 4]);
+  const y = tf.clone(x);
+  const z = tf.transpose(x, [0, 1]);
+  x.dispose();
+  assert.deepEqual([...y.dataSync()], [...iota([3, 4])]);
+  assert.deepEqual([...z.dataSync()], [...iota([3, 4])]);
+  y.dispose();
+  assert.deepEqual([...z.dataSync()], [...iota([3, 4])]);
+  z.dispose();
+});
+
 test('layout kernels leak no memory', async () => {
   await tf.setBackend('wasm');
   const x = tf.tensor(iota([2, 3, 4, 5, 6]), [2, 3, 4, 5, 6]);
