@@ -1,6 +1,6 @@
 /**
  * Adam against an independent float64 implementation of torch.optim.Adam's update, exact save/restore of its
- * moments, the EMA update, gradient clipping and the metrics' timestep quartiles.
+ * moments, the EMA update, gradient clipping, the metrics' timestep quartiles and the automatic microbatch.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,8 @@ import { updateEma } from '../engine/optim/ema';
 import { clipByGlobalNorm, globalNorm } from '../engine/optim/clip';
 import { MetricsWindow, summarizeImportance } from '../engine/train/metrics';
 import { Rng } from '../engine/rng';
+import { UNet } from '../engine/unet/model';
+import { autoMicrobatch, tapeBytesPerImage, trainingDiffusion, unetConfigFor } from '../engine/train';
 
 /** torch.optim.Adam (weight_decay 0) in float64, written from its documented update rule. */
 function torchAdam64(p: number[], grads: number[][], lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): number[] {
@@ -126,4 +128,34 @@ test('metrics: weighted losses by timestep quartile, like the reference logger',
   assert.ok(Math.abs((p.importance?.entropy ?? 0) - (0.5 * Math.log(4) + 0.5 * Math.log(2))) < 1e-12);
   const empty = m.flush('x', 3, 'wasm');
   assert.deepEqual(empty.lossQuartiles, [null, null, null, null]);
+});
+
+test('automatic microbatch: the peak-memory estimate matches a measured pass, and batches split evenly', async () => {
+  await initBackend('wasm');
+  const pipeline = { schedule: { kind: 'cosine' as const, steps: 1000 }, noiser: { modelMeanType: 'epsilon' as const }, loss: { kind: 'hybrid' as const, lambda: 0.001 }, timesteps: { kind: 'uniform' as const } };
+  const spec = (preset: 'tiny' | 'mnist') => ({ model: 'm', preset, modelVarType: 'learned_range' as const, numClasses: null });
+  const tiny = unetConfigFor(spec('tiny'));
+  const unet = UNet.create(tiny, 0);
+  const diffusion = trainingDiffusion({ ...pipeline, unet: spec('tiny') });
+  const n = 2;
+  const x0 = tf.randomNormal([n, 32, 32, 1]) as tf.Tensor4D;
+  const t = tf.tensor1d([3, 700], 'int32');
+  const prof = await tf.profile(() => {
+    const { value, grads } = tf.variableGrads(() => {
+      const xt = diffusion.qSample(x0, t, x0) as tf.Tensor4D;
+      return diffusion.trainingLosses(unet.apply(xt, diffusion.scaleTimesteps(t), undefined, { training: true }), x0, xt, t, x0).loss.mean() as tf.Scalar;
+    }, unet.trainableVariables());
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+  const estimate = n * tapeBytesPerImage(tiny);
+  assert.ok(prof.peakBytes < 1.3 * estimate && prof.peakBytes > 0.25 * estimate, `measured peak ${prof.peakBytes} vs estimate ${estimate}`);
+  tf.dispose([x0, t]);
+  unet.dispose();
+  diffusion.dispose();
+
+  const mnist = unetConfigFor(spec('mnist'));
+  assert.equal(autoMicrobatch(tiny, 16), 16, 'tiny at batch 16 fits one pass');
+  assert.ok(autoMicrobatch(mnist, 16) <= 8 && 16 % autoMicrobatch(mnist, 16) !== 1, `mnist microbatch ${autoMicrobatch(mnist, 16)}`);
+  assert.equal(autoMicrobatch(mnist, 16, 7 * tapeBytesPerImage(mnist)), 6, '16 with room for 7 → 6 + 6 + 4');
+  assert.equal(autoMicrobatch(mnist, 3, 1), 1, 'at least one image per pass');
 });

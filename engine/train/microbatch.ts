@@ -3,21 +3,21 @@
  * tape until the backward pass, so memory grows with the images per pass, not with the batch: a step splits
  * its batch into microbatches that fit and sums their gradients (the reference's `--microbatch`).
  *
- * The tape size per image is estimated from the architecture: the float32 feature maps a ResBlock and an
- * AttentionBlock keep per pixel and channel (GroupNorm statistics and normalised values, SiLU, conv outputs,
- * scale-shift, skip), plus each attention head's positions² weights. The constants were measured on the wasm
- * backend (tf.memory() at the end of the forward pass inside tf.grads); `mnist` comes to ~250 MB per image.
+ * The peak memory per image is estimated from the architecture: per pixel and channel, the float32 maps a
+ * ResBlock, AttentionBlock, conv and upsample keep on the tape plus those the backward pass holds at its peak,
+ * and each attention head's positions² weights. The constants were fitted on the wasm backend to tf.profile's
+ * peakBytes of a forward+backward pass (tiny ≈ 85 MB, mnist ≈ 330 MB per image, about twice the tape alone).
  */
 import type { UNetConfig } from '../unet/config';
 import { buildLayout, type Layer } from '../unet/layout';
 
-/** Bytes the wasm heap can give the tape: 4 GB minus weights, gradients, Adam and EMA copies, and headroom. */
-export const TAPE_BUDGET_BYTES = 1.5 * 2 ** 30;
+/** Bytes a pass may use at its peak: the 4 GB wasm heap minus weights, gradients, Adam and EMA, and headroom. */
+export const TAPE_BUDGET_BYTES = 2.25 * 2 ** 30;
 
-/** Kept float32 maps per pixel per channel, per layer kind (measured, rounded up). */
-const KEPT = { resIn: 10, resOut: 16, attn: 24, attnWeights: 6, conv: 2, up: 6 } as const;
+/** Float32 maps per pixel per channel at the peak of a pass, per layer kind (fitted, rounded up). */
+const KEPT = { resIn: 27, resOut: 43, attn: 65, attnWeights: 16, conv: 5, up: 16 } as const;
 
-/** Estimated autograd-tape bytes for one image of this UNet. */
+/** Estimated peak bytes of a forward+backward pass, per image of this UNet. */
 export function tapeBytesPerImage(config: UNetConfig): number {
   const layout = buildLayout(config);
   let floats = 0;
@@ -45,8 +45,12 @@ export function tapeBytesPerImage(config: UNetConfig): number {
   return floats * 4;
 }
 
-/** Images per forward/backward pass: the most that fit the tape budget, at least 1, at most the batch. */
+/**
+ * Images per forward/backward pass: the fewest passes whose microbatches fit the budget, split evenly (16 images
+ * with room for 7 become 6+6+4, not 7+7+2); at least 1 image, at most the batch.
+ */
 export function autoMicrobatch(config: UNetConfig, batchSize: number, budgetBytes = TAPE_BUDGET_BYTES): number {
-  const perImage = tapeBytesPerImage(config);
-  return Math.max(1, Math.min(batchSize, Math.floor(budgetBytes / perImage)));
+  const fit = Math.max(1, Math.floor(budgetBytes / tapeBytesPerImage(config)));
+  const passes = Math.ceil(batchSize / fit);
+  return Math.ceil(batchSize / passes);
 }
