@@ -44,7 +44,7 @@ test('the tiny preset learns MNIST on wasm: the loss falls far below its start',
   const backend = await initBackend('wasm');
   assert.equal(backend.name, 'wasm');
   const store = tmpStore();
-  const steps = 25;
+  const steps = 20;
   const t0 = performance.now();
   const { job, events } = await runJob('tiny-mnist', pipelineFor('tiny-mnist'), {
     dataset: { kind: 'mnist', limit: 2000 }, batchSize: 8, lr: 2e-3, maxSteps: steps, logEvery: 1, sampleEvery: steps, sampleCount: 4, checkpointEvery: 0, seed: 1,
