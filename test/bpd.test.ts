@@ -40,7 +40,7 @@ function oracle(x0: Float32Array, base: GaussianDiffusion, v?: number): SamplerU
       const x0rows = tf.gather(tf.tensor4d(x0, [x0.length / (H * W * C), H, W, C]), y!);
       const shape = [-1, 1, 1, 1];
       const eps = x.sub(tf.gather(tf.tensor1d(sa), t).reshape(shape).mul(x0rows)).div(tf.gather(tf.tensor1d(s1a), t).reshape(shape));
-      return (v === undefined ? eps : tf.concat([eps, tf.fill(eps.shape, v)], 3)) as tf.Tensor4D;
+      return (v === undefined ? eps : tf.concat([eps, tf.onesLike(eps).mul(v)], 3)) as tf.Tensor4D;
     }),
   };
 }
