@@ -124,6 +124,28 @@ function zeroDilate(backend: WasmBackend, dy: TensorInfo, sh: number, sw: number
 }
 
 /**
+ * W [kh,kw,ci,co] → W' [kh,kw,co,ci] with W'[i,j,o,c] = W[kh−1−i, kw−1−j, c, o], in one pass over wasm memory
+ * (the stock Reverse kernel alone costs more than a small conv).
+ */
+function flipSwap(backend: WasmBackend, filter: TensorInfo): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape;
+  const out = backend.makeOutput([kh, kw, co, ci], 'float32');
+  // Views only after makeOutput: an allocation may grow (and detach) the wasm memory.
+  const src = backend.typedArrayFromHeap(filter);
+  const dst = backend.typedArrayFromHeap(out);
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const from = ((kh - 1 - i) * kw + (kw - 1 - j)) * ci * co;
+      const to = (i * kw + j) * co * ci;
+      for (let c = 0; c < ci; c++) {
+        for (let o = 0; o < co; o++) dst[to + o * ci + c] = src[from + c * co + o];
+      }
+    }
+  }
+  return out;
+}
+
+/**
  * dL/dx[n,y,x,ci] = Σ dy[n,i,j,co]·W[y+top−i·s, x+left−j·s, ci, co]: a stride-1 correlation of the zero-dilated dy
  * with W flipped in space and transposed in channels, padded by (k−1−top) before.
  */
@@ -139,9 +161,7 @@ function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo
   const dyd = zeroDilate(backend, dy, sh, sw);
   const bottom = h + kh - 1 - dyd.shape[1] - top;
   const right = w + kw - 1 - dyd.shape[2] - left;
-  const flipped = run(backend, 'Reverse', { x: filter }, { dims: [0, 1] });
-  const wT = transpose(backend, flipped, [0, 1, 3, 2]);
-  free(backend, flipped);
+  const wT = flipSwap(backend, filter);
   const dx = conv2dExplicit(backend, dyd, wT, [top, bottom, left, right], [1, 1], inShape);
   free(backend, dyd, wT);
   return dx;
@@ -235,7 +255,7 @@ let registered = false;
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
-  const used = ['Conv2D', 'Conv2DBackpropInput', 'BatchMatMul', 'Transpose', 'Identity', 'Reshape', 'Reverse', 'PadV2', 'Slice', 'SplitV', 'Unpack'];
+  const used = ['Conv2D', 'Conv2DBackpropInput', 'BatchMatMul', 'Transpose', 'Identity', 'Reshape', 'PadV2', 'Slice', 'SplitV', 'Unpack'];
   for (const name of used) {
     const k = tf.getKernel(name, 'wasm');
     if (!k) throw new Error(`tfjs-backend-wasm has no ${name} kernel`);
