@@ -4,7 +4,8 @@
  *      with our kernels vs the tfjs cpu backend, plus the stock wasm Conv2DBackpropInput vs ours.
  *   2. Attention-sized batchMatMul (batch·heads 32, T 256, head dim 64): q·kᵀ alone and the attention
  *      softmax(q·kᵀ/√d)·v forward + backward, with the stock wasm BatchMatMul and with ours.
- * Prints the median of several runs in ms and the ratios.
+ * Prints the median of several runs in ms (wall clock, and this process's CPU time, which other load on the
+ * machine disturbs less) and the ratios.
  * Run: node --import tsx scripts/bench-conv.ts [runs=5] [cpuRuns=1]  (one cpu conv step takes over a minute)
  */
 import { tf } from '../engine/tf';
@@ -14,21 +15,27 @@ import { registerWasmKernels } from '../engine/backend/wasm-kernels';
 const runs = Number(process.argv[2] ?? 5);
 const cpuRuns = Number(process.argv[3] ?? 1);
 
-/** Median wall time of `fn` over `n` runs after an optional warm-up; every run reads its results back. */
-function median(fn: () => tf.Tensor[], n = runs, warmUp = true): number {
-  const once = (): number => {
+interface Timing { wall: number; cpu: number }
+
+/** Median wall and CPU time of `fn` over `n` runs after an optional warm-up; every run reads its results back. */
+function median(fn: () => tf.Tensor[], n = runs, warmUp = true): Timing {
+  const once = (): Timing => {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const out = fn();
     for (const t of out) t.dataSync();
     tf.dispose(out);
-    return performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    return { wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 };
   };
   if (warmUp) once();
-  const ts = Array.from({ length: n }, once).sort((a, b) => a - b);
-  return ts[Math.floor(n / 2)];
+  const ts = Array.from({ length: n }, once);
+  const mid = (k: keyof Timing): number => ts.map((t) => t[k]).sort((a, b) => a - b)[Math.floor(n / 2)];
+  return { wall: mid('wall'), cpu: mid('cpu') };
 }
 
-const fmt = (ms: number): string => `${ms.toFixed(1).padStart(8)} ms`;
+const fmt = (t: Timing): string => `${t.wall.toFixed(1).padStart(8)} ms (cpu ${t.cpu.toFixed(1).padStart(7)} ms)`;
+const ratio = (a: Timing, b: Timing): string => `${(a.wall / b.wall).toFixed(1)}x, cpu ${(a.cpu / b.cpu).toFixed(1)}x`;
 
 function convForwardBackward(x: tf.Tensor4D, w: tf.Tensor4D): () => tf.Tensor[] {
   const f = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').square().mean());
@@ -92,12 +99,12 @@ async function main(): Promise<void> {
 
   console.log(`conv 3x3 64→64, batch 8, 32x32 (median of ${runs} wasm runs, ${cpuRuns} cpu runs)`);
   console.log(`  wasm forward                         ${fmt(ours.forward)}`);
-  console.log(`  wasm input gradient   stock → ours   ${fmt(stock.bpInput)} → ${fmt(ours.bpInput)}  (${(stock.bpInput / ours.bpInput).toFixed(1)}x)`);
+  console.log(`  wasm input gradient   stock → ours   ${fmt(stock.bpInput)} → ${fmt(ours.bpInput)}  (${ratio(stock.bpInput, ours.bpInput)})`);
   console.log(`  wasm filter gradient  (stock: none)  ${fmt(ours.bpFilter)}`);
-  console.log(`  forward+backward      cpu → wasm     ${fmt(cpu.step)} → ${fmt(ours.step)}  (wasm ${(cpu.step / ours.step).toFixed(1)}x faster)`);
+  console.log(`  forward+backward      cpu → wasm     ${fmt(cpu.step)} → ${fmt(ours.step)}  (wasm faster: ${ratio(cpu.step, ours.step)})`);
   console.log(`batchMatMul, batch·heads ${b}, T ${t}, head dim ${d}`);
-  console.log(`  q·kᵀ                  stock → ours   ${fmt(stock.qk)} → ${fmt(ours.qk)}  (${(stock.qk / ours.qk).toFixed(1)}x)`);
-  console.log(`  attention fwd+bwd     stock → ours   ${fmt(stock.attention)} → ${fmt(ours.attention)}  (${(stock.attention / ours.attention).toFixed(1)}x)`);
+  console.log(`  q·kᵀ                  stock → ours   ${fmt(stock.qk)} → ${fmt(ours.qk)}  (${ratio(stock.qk, ours.qk)})`);
+  console.log(`  attention fwd+bwd     stock → ours   ${fmt(stock.attention)} → ${fmt(ours.attention)}  (${ratio(stock.attention, ours.attention)})`);
 }
 
 void main();

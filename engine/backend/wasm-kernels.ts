@@ -167,7 +167,16 @@ function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo
   return dx;
 }
 
-let wasmMatMul: ((...args: unknown[]) => void) | undefined;
+/** The wasm module's own BatchMatMul entry point (the XNNPACK path for 1-entry, untransposed operands), per backend. */
+const wasmMatMuls = new WeakMap<WasmBackend, (...args: unknown[]) => void>();
+function wasmMatMul(backend: WasmBackend): (...args: unknown[]) => void {
+  let f = wasmMatMuls.get(backend);
+  if (!f) {
+    f = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+    wasmMatMuls.set(backend, f);
+  }
+  return f;
+}
 const shapeBytes = (s: number[]): Uint8Array => new Uint8Array(new Int32Array(s).buffer);
 
 /** A tensor id aliasing `size` floats of `base` from element `offset` (no copy); release with `dropView`. */
@@ -184,15 +193,14 @@ function matMulPerEntry(backend: WasmBackend, a: TensorInfo, b: TensorInfo): Ten
   const [bb, , n] = b.shape;
   const batch = Math.max(ba, bb);
   const out = backend.makeOutput([batch, m, n], 'float32');
-  wasmMatMul ??= backend.wasm.cwrap('BatchMatMul', null,
-    ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+  const matMul = wasmMatMul(backend);
   const sa = shapeBytes([1, m, k]);
   const sb = shapeBytes([1, k, n]);
   for (let i = 0; i < batch; i++) {
     const va = view(backend, a, ba === 1 ? 0 : i * m * k, m * k);
     const vb = view(backend, b, bb === 1 ? 0 : i * k * n, k * n);
     const vo = view(backend, out, i * m * n, m * n);
-    wasmMatMul(va, sa, 3, vb, sb, 3, 0, 0, vo);
+    matMul(va, sa, 3, vb, sb, 3, 0, 0, vo);
     dropView(backend, va);
     dropView(backend, vb);
     dropView(backend, vo);
