@@ -16,9 +16,9 @@ function lookup(catalog: Catalog, key: string): string | undefined {
   return typeof at === 'string' ? at : undefined;
 }
 
-/** i18next-style {{name}} interpolation (Node-RED's runtime does not escape values either). */
+/** Node-RED's i18next interpolation: __name__, values not escaped (its runtime does not escape them either). */
 function interpolate(template: string, params: Record<string, unknown> = {}): string {
-  return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
+  return template.replace(/__(\w+?)__/g, (m, name: string) => (name in params ? String(params[name]) : m));
 }
 
 /** RED._ for one node set, falling back to that set's English catalog. */

@@ -1,0 +1,163 @@
+/**
+ * The IDDPM nodes in a real editor: headless Debian chromium (playwright-core) against a real Node-RED 4 with this
+ * package loaded from dist/. For each node: find it in the "IDDPM" palette category, drag it onto the canvas,
+ * open its dialog, type a bad value and see it refused with its explanation, fix it, change a setting; then deploy
+ * and read every node's status on the canvas; and Import > Examples lists this package's flows.
+ * Screenshots go to test-output/.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { ROOT, startNodeRed, type NodeRed } from './server';
+
+const CHROMIUM = '/usr/bin/chromium';
+const OUT = join(ROOT, 'test-output');
+const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(OUT, `editor-${name}.png`) });
+
+let nr: NodeRed;
+let context: BrowserContext;
+let page: Page;
+const profile = mkdtempSync(join(tmpdir(), 'iddpm-chromium-'));
+
+before(async () => {
+  if (!existsSync(join(ROOT, 'dist', 'nodes', 'shared', 'iddpm-shared.js'))) {
+    execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+  }
+  mkdirSync(OUT, { recursive: true });
+  nr = await startNodeRed({ iddpmBackend: 'wasm' });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1500, height: 950 },
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(nr.url);
+  await page.locator('.red-ui-palette-node[data-palette-type="iddpm-schedule"]').waitFor({ timeout: 30_000 });
+});
+
+after(async () => {
+  await context?.close();
+  await nr?.stop();
+  rmSync(profile, { recursive: true, force: true });
+  if (nr) rmSync(nr.userDir, { recursive: true, force: true });
+});
+
+interface Case {
+  type: string;
+  label: string;
+  /** A field, a bad value for it and (part of) the explanation the dialog must show. */
+  bad?: { field: string; value: string; says: string; fix: string };
+  /** A select to change, and the status the deployed node shows. */
+  change?: { field: string; value: string };
+  status: string;
+}
+
+const CASES: Case[] = [
+  { type: 'iddpm-schedule', label: 'Schedule', bad: { field: 'steps', value: 'abc', says: 'must be a number, not "abc"', fix: '500' }, status: 'cosine · T=500' },
+  { type: 'iddpm-noiser', label: 'Noiser', change: { field: 'modelMeanType', value: 'start_x' }, status: 'predicts start_x · t rescaled' },
+  { type: 'iddpm-unet', label: 'UNet', bad: { field: 'model', value: '../etc', says: "must be 1-64 letters, digits, '_', '.' or '-'", fix: 'browser-model' }, change: { field: 'modelVarType', value: 'learned' }, status: 'browser-model · tiny · learned' },
+  { type: 'iddpm-hybrid-loss', label: 'HybridLoss', bad: { field: 'lambda', value: '-1', says: 'must be between 0 and 1000, not -1', fix: '0.01' }, status: 'hybrid · λ=0.01' },
+  { type: 'iddpm-importance-sampler', label: 'ImportanceSampler', bad: { field: 'history', value: '1', says: 'must be between 2 and 1000, not 1', fix: '20' }, status: 'importance · history 20 · uniform 0.001' },
+  { type: 'iddpm-trainer', label: 'Trainer', bad: { field: 'batchSize', value: '0', says: 'must be between 1 and 1024, not 0', fix: '8' }, change: { field: 'dataset', value: 'fashion-mnist' }, status: 'ready' },
+  { type: 'iddpm-sampler', label: 'Sampler', bad: { field: 'steps', value: 'fast', says: 'must be a number of steps (like 50), ddimN', fix: 'ddim25' }, change: { field: 'method', value: 'ddim' }, status: 'ready' },
+];
+
+test('the IDDPM palette category holds the seven nodes with their labels', async () => {
+  const header = page.locator('#red-ui-palette-header-IDDPM');
+  await header.waitFor();
+  assert.equal((await header.innerText()).trim(), 'IDDPM');
+  const labels = await page.locator('#red-ui-palette-container-IDDPM .red-ui-palette-node').evaluateAll((els) =>
+    els.map((e) => [e.getAttribute('data-palette-type'), (e.textContent ?? '').replace(/\s+/g, '')]));
+  assert.deepEqual(labels, CASES.map((c) => [c.type, c.label]));
+  await header.scrollIntoViewIfNeeded();
+  await shot(page, '01-palette');
+});
+
+test('each node: drag onto the canvas, a bad value refused with its explanation, a setting changed', async () => {
+  const chart = (await page.locator('#red-ui-workspace-chart').boundingBox())!;
+  for (const [i, c] of CASES.entries()) {
+    const src = page.locator(`.red-ui-palette-node[data-palette-type="${c.type}"]`);
+    await src.scrollIntoViewIfNeeded();
+    const box = (await src.boundingBox())!;
+    const x = chart.x + 260 + (i % 2) * 260;
+    const y = chart.y + 60 + i * 70;
+    const before = await page.locator('g.red-ui-flow-node').count();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(x, y, { steps: 12 });
+    await page.mouse.up();
+    assert.equal(await page.locator('g.red-ui-flow-node').count(), before + 1, `${c.type} dropped`);
+
+    await page.mouse.dblclick(x, y);
+    const tray = page.locator('.red-ui-tray').last();
+    await tray.locator('#dialog-form').waitFor();
+    if (c.bad) {
+      const input = tray.locator(`#node-input-${c.bad.field}`);
+      await input.fill(c.bad.value);
+      await input.dispatchEvent('change');
+      await page.waitForFunction((sel) => document.querySelector(sel)?.classList.contains('input-error'), `#node-input-${c.bad.field}`);
+      await page.mouse.move(5, 5);
+      await input.hover();
+      const tip = page.locator('.red-ui-popover', { hasText: c.bad.says });
+      await tip.waitFor({ timeout: 5000 });
+      assert.ok((await tip.innerText()).includes(c.bad.says));
+      await shot(page, `02-${c.type}-refused`);
+      await input.fill(c.bad.fix);
+      await input.dispatchEvent('change');
+      assert.equal(await input.evaluate((e) => e.classList.contains('input-error')), false, `${c.type} ${c.bad.field}=${c.bad.fix} accepted`);
+    }
+    if (c.change) await tray.locator(`#node-input-${c.change.field}`).selectOption(c.change.value);
+    await page.locator('#node-dialog-ok').click();
+    await tray.waitFor({ state: 'detached' });
+  }
+  await shot(page, '03-canvas');
+});
+
+test('deploy: every node shows its status on the canvas', async () => {
+  await page.locator('#red-ui-header-button-deploy').click();
+  const expected = CASES.map((c) => c.status).sort();
+  await page.waitForFunction((n) => document.querySelectorAll('.red-ui-flow-node-status-label').length >= n, expected.length, { timeout: 15_000 });
+  await page.waitForFunction(
+    (want) => {
+      const got = [...document.querySelectorAll('.red-ui-flow-node-status-label')].map((e) => e.textContent ?? '').sort();
+      return JSON.stringify(got) === JSON.stringify(want);
+    },
+    expected,
+    { timeout: 15_000 },
+  ).catch(() => undefined);
+  const got = await page.locator('.red-ui-flow-node-status-label').allTextContents();
+  assert.deepEqual(got.sort(), expected);
+  // Deployed: nothing left to deploy and the editor unshaded.
+  await page.locator('#red-ui-header-button-deploy.disabled').waitFor();
+  await page.locator('#red-ui-header-shade').waitFor({ state: 'hidden' });
+  await page.locator('.red-ui-notification').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
+  await shot(page, '04-deployed');
+});
+
+test('the help sidebar shows the Trainer help', async () => {
+  await page.evaluate(() => (window as unknown as { RED: { sidebar: { help: { show(t: string): void } } } }).RED.sidebar.help.show('iddpm-trainer'));
+  const help = page.locator('.red-ui-help');
+  await help.getByText('Trains the model described by the pipeline').first().waitFor();
+  await shot(page, '05-help-trainer');
+});
+
+test('Import > Examples lists this package and its flows', async () => {
+  await page.locator('#red-ui-header-button-sidemenu').click();
+  await page.locator('#menu-item-import').click();
+  await page.locator('#red-ui-clipboard-dialog-import-tabs').getByText('Examples', { exact: true }).click();
+  const examples = page.locator('#red-ui-clipboard-dialog-import-tab-examples');
+  const mine = examples.getByText('@iddpm/node-red-iddpm', { exact: true });
+  await mine.waitFor({ timeout: 10_000 });
+  await mine.click();
+  // Examples › flows (the library) › @iddpm/node-red-iddpm › flows (examples/flows/) › the flows.
+  const folder = examples.getByText('flows', { exact: true }).nth(1);
+  await folder.waitFor({ timeout: 10_000 });
+  await folder.click();
+  await examples.getByText('01 Train on MNIST').waitFor({ timeout: 10_000 });
+  await shot(page, '06-import-examples');
+});

@@ -1,0 +1,265 @@
+/**
+ * The nodes with the real shared engine (a child process on wasm): a Schedule → Noiser → UNet → HybridLoss →
+ * ImportanceSampler → Trainer flow trains the tiny preset, a Sampler returns PNGs of the right size, swapping
+ * components changes what the engine runs (read back from the engine: progress and the stored model.json),
+ * controls, a refused second run, and a redeploy in the middle of training.
+ */
+import { after, afterEach, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { sharedEngine } from '../../engine/host/client';
+import type { ModelSpec, TrainProgress } from '../../engine/host/protocol';
+import type { NodeMessage } from '../../nodes/shared/red';
+import { ALL_NODES, catcher, helper, lastStatus, modelsDir, nextError, nextMessage, node, statuses, userDir } from './helper';
+
+const engine = sharedEngine({ modelsDir, backend: 'wasm' });
+before(() => helper.startServer());
+afterEach(() => helper.unload());
+after(async () => {
+  await helper.stopServer();
+  await engine.close();
+  rmSync(userDir, { recursive: true, force: true });
+});
+
+/** A small custom UNet (8×8 MNIST) for the runs that only compare components. */
+const SMALL = { preset: 'custom', imageSize: 8, inChannels: '1', modelChannels: 32, channelMult: '1,2', numResBlocks: 1, attentionResolutions: '4', numHeads: 2, dropout: 0 };
+const TRAINER = {
+  dataset: 'mnist', folder: '', limit: 16, batchSize: 2, microbatch: 0, lr: 0.0001, emaRate: 0.9999, gradClip: 0,
+  maxSteps: 2, logEvery: 1, sampleEvery: 0, checkpointEvery: 0, seed: 1, resume: false,
+};
+
+/** inject-less pipeline s → n → u → l → i → trainer `t` → helper `out`, plus extra nodes and a Catch. */
+function trainingFlow(unet: Record<string, unknown>, trainer: Record<string, unknown> = {}, extra: Array<Record<string, unknown>> = []): Array<Record<string, unknown>> {
+  return [
+    { id: 'f1', type: 'tab' },
+    { id: 's', type: 'iddpm-schedule', z: 'f1', kind: 'cosine', steps: 1000, cosineS: 0.008, maxBeta: 0.999, wires: [['n']] },
+    { id: 'n', type: 'iddpm-noiser', z: 'f1', modelMeanType: 'epsilon', rescaleTimesteps: true, wires: [['u']] },
+    { id: 'u', type: 'iddpm-unet', z: 'f1', model: 'm', preset: 'tiny', modelVarType: 'learned_range', classConditional: false, numClasses: 10, ...unet, wires: [['l']] },
+    { id: 'l', type: 'iddpm-hybrid-loss', z: 'f1', kind: 'hybrid', lambda: 0.001, wires: [['i']] },
+    { id: 'i', type: 'iddpm-importance-sampler', z: 'f1', kind: 'importance', history: 10, uniformProb: 0.001, wires: [['t']] },
+    { id: 't', type: 'iddpm-trainer', z: 'f1', ...TRAINER, ...trainer, wires: [['out']] },
+    { id: 'out', type: 'helper', z: 'f1' },
+    ...extra,
+    ...catcher(),
+  ];
+}
+
+/** Every message the helper `out` gets, until one with topic "done" (or a failure reaching Catch). */
+function collectUntilDone(ms = 50_000): Promise<NodeMessage[]> {
+  const got: NodeMessage[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "done" within ${ms} ms; got ${got.map((m) => m.topic).join(', ')}`)), ms);
+    node('out').on('input', ((m: NodeMessage) => {
+      got.push(m);
+      if (m.topic === 'done') {
+        clearTimeout(timer);
+        resolve(got);
+      }
+    }) as never);
+    node('caught').on('input', ((m: NodeMessage) => reject(new Error(`training failed: ${JSON.stringify(m.error)}`))) as never);
+  });
+}
+
+const storedSpec = (name: string): ModelSpec => JSON.parse(readFileSync(join(modelsDir, name, 'model.json'), 'utf8')) as ModelSpec;
+const progressOf = (msgs: NodeMessage[]): TrainProgress[] => msgs.filter((m) => m.topic === 'progress').map((m) => m.payload as TrainProgress);
+
+test('Schedule → Noiser → UNet → HybridLoss → ImportanceSampler → Trainer trains the tiny preset', async () => {
+  await helper.load(ALL_NODES, trainingFlow({ model: 'flow-tiny' }));
+  const done = collectUntilDone();
+  node('s').receive({ payload: 'go' });
+  const msgs = await done;
+  const progress = progressOf(msgs);
+  assert.deepEqual(progress.map((p) => p.step), [1, 2]);
+  for (const p of progress) {
+    assert.ok(Number.isFinite(p.loss) && p.loss > 0, `loss ${p.loss}`);
+    assert.equal(p.backend, 'wasm');
+    assert.equal(p.name, 'flow-tiny');
+  }
+  const final = msgs.at(-1)!;
+  assert.equal(final.model, 'flow-tiny');
+  assert.deepEqual([(final.payload as { state: string }).state, (final.payload as { step: number }).step], ['done', 2]);
+  assert.ok(statuses('t').some((s) => /^step \d+ · loss [\d.e-]+ · [\d.]+ img\/s · wasm$/.test(s.text ?? '')), JSON.stringify(statuses('t')));
+  assert.match(lastStatus('t')?.text ?? '', /^flow-tiny done at step 2$/);
+  // The engine stored exactly the pipeline the five nodes assembled.
+  const spec = storedSpec('flow-tiny');
+  assert.deepEqual(spec.pipeline, {
+    schedule: { kind: 'cosine', steps: 1000, cosineS: 0.008, maxBeta: 0.999 },
+    noiser: { modelMeanType: 'epsilon', rescaleTimesteps: true },
+    unet: { model: 'flow-tiny', preset: 'tiny', modelVarType: 'learned_range', numClasses: null },
+    loss: { kind: 'hybrid', lambda: 0.001 },
+    timesteps: { kind: 'importance', history: 10, uniformProb: 0.001 },
+  });
+  assert.equal(spec.step, 2);
+});
+
+test('Sampler returns a PNG grid of the right size from the model name alone, and refuses a mismatched pipeline', async () => {
+  await helper.load(ALL_NODES, [
+    { id: 'f1', type: 'tab' },
+    { id: 'n1', type: 'iddpm-sampler', z: 'f1', model: 'flow-tiny', count: 4, steps: 'ddim5', method: 'ddim', eta: 0, class: '', seed: 7, format: 'grid', columns: 0, wires: [['out']] },
+    { id: 'out', type: 'helper', z: 'f1' },
+    ...catcher(),
+  ]);
+  let p = nextMessage('out', 30_000);
+  node('n1').receive({ payload: 'go' });
+  let out = await p;
+  assert.deepEqual(out.headers, { 'content-type': 'image/png' });
+  const grid = PNG.sync.read(out.payload as Buffer);
+  // 2×2 tiles of 32×32 with 2-pixel gutters: 2·(32 + 2) + 2 = 70.
+  assert.deepEqual([grid.width, grid.height], [70, 70]);
+  assert.match(lastStatus('n1')?.text ?? '', /^4 image\(s\) in [\d.]+ s · wasm$/);
+
+  p = nextMessage('out', 30_000);
+  node('n1').receive({ format: 'pngs', count: 2, steps: 3, method: 'ancestral', seed: 1 });
+  out = await p;
+  const pngs = out.payload as Buffer[];
+  assert.equal(pngs.length, 2);
+  for (const b of pngs) assert.deepEqual([PNG.sync.read(b).width, PNG.sync.read(b).height], [32, 32]);
+
+  p = nextMessage('out', 30_000);
+  node('n1').receive({ format: 'raw', count: 1, steps: 'ddim3', model: 'flow-tiny' });
+  out = await p;
+  assert.deepEqual((out.payload as { shape: number[] }).shape, [1, 32, 32, 1]);
+
+  // A pipeline that says the model learned no variance contradicts the stored one.
+  const mismatch = await nextError(() => node('n1').receive({ iddpm: { unet: { model: 'flow-tiny', preset: 'tiny', modelVarType: 'fixed_small', numClasses: null } } }), 'caught', 30_000);
+  assert.match(mismatch, /does not match model "flow-tiny".*unet\.modelVarType: "fixed_small" ≠ "learned_range"/);
+  assert.equal(lastStatus('n1')?.fill, 'red');
+  assert.match(await nextError(() => node('n1').receive({ model: 'no-such-model', steps: 2 }), 'caught', 30_000), /no-such-model/);
+  assert.match(await nextError(() => node('n1').receive({ steps: 'fast' })), /^msg\.steps: must be a number of steps/);
+  assert.match(await nextError(() => node('n1').receive({ count: 1000 })), /^msg\.count: must be between 1 and 256/);
+});
+
+test('swapping each component changes what the engine runs', async () => {
+  await helper.load(ALL_NODES, trainingFlow({ model: 'swap-a', ...SMALL }, { maxSteps: 1 }));
+  let done = collectUntilDone();
+  node('s').receive({});
+  const a = progressOf(await done)[0];
+  await helper.unload();
+  // The same flow, every component swapped by its msg override.
+  await helper.load(ALL_NODES, trainingFlow({ model: 'swap-a', ...SMALL }, { maxSteps: 1 }));
+  done = collectUntilDone();
+  node('s').receive({ model: 'swap-b', schedule: 'linear', steps: 100, modelMeanType: 'start_x', modelVarType: 'fixed_large', loss: 'simple', timesteps: 'uniform' });
+  const b = progressOf(await done)[0];
+
+  // Loss: the hybrid run reports an L_vlb term, the simple one only the MSE.
+  assert.equal(typeof a.vb, 'number');
+  assert.equal(b.vb, undefined);
+  assert.equal(typeof b.mse, 'number');
+  // Timesteps: importance sampling is still warming up its history; uniform needs none.
+  assert.deepEqual([a.importance?.warmedUp, b.importance?.warmedUp], [false, true]);
+  const sa = storedSpec('swap-a');
+  const sb = storedSpec('swap-b');
+  // UNet: a learned variance doubles the output channels; a fixed one does not.
+  assert.deepEqual([sa.unetConfig.outChannels, sb.unetConfig.outChannels], [2, 1]);
+  assert.deepEqual([sa.pipeline.schedule, sb.pipeline.schedule], [{ kind: 'cosine', steps: 1000, cosineS: 0.008, maxBeta: 0.999 }, { kind: 'linear', steps: 100 }]);
+  assert.deepEqual([sa.pipeline.noiser.modelMeanType, sb.pipeline.noiser.modelMeanType], ['epsilon', 'start_x']);
+  // Schedule: the engine's tables for the two stored schedules differ as the formulas do.
+  const [ta, tb] = await Promise.all([engine.schedule(sa.pipeline.schedule), engine.schedule(sb.pipeline.schedule)]);
+  assert.equal(ta.betas.length, 1000);
+  assert.equal(tb.betas.length, 100);
+  assert.ok(Math.abs(tb.betas[99] - 0.02 * 1000 / 100) < 1e-9, `linear β_T ${tb.betas[99]}`);
+});
+
+test('incomplete pipelines and bad options are refused by name before reaching the engine', async () => {
+  await helper.load(ALL_NODES, trainingFlow({ model: 'x' }));
+  assert.equal(
+    await nextError(() => node('t').receive({ iddpm: { schedule: { kind: 'cosine', steps: 10 }, loss: { kind: 'simple', lambda: 0 } } })),
+    'Cannot train: the pipeline in msg.iddpm is missing noiser (Noiser node), unet (UNet node), timesteps (ImportanceSampler node). Wire those nodes before the Trainer.',
+  );
+  assert.match(await nextError(() => node('s').receive({ batchSize: 0 })), /^msg\.batchSize: must be between 1 and 1024, not 0$/);
+  assert.match(await nextError(() => node('s').receive({ dataset: 'folder' })), /needs a folder path/);
+  assert.match(await nextError(() => node('t').receive({ topic: 'stop' })), /^No model to stop/);
+  assert.equal(lastStatus('t')?.fill, 'red');
+});
+
+test('controls, a refused second run, and a redeploy mid-training that stops with a checkpoint', async () => {
+  const second = { id: 't2', type: 'iddpm-trainer', z: 'f1', ...TRAINER, wires: [['out']] };
+  await helper.load(ALL_NODES, trainingFlow({ model: 'long-run', ...SMALL }, { maxSteps: 0 }, [second]));
+  const firstProgress = nextMessage('out', 30_000, (m) => m.topic === 'progress');
+  const start = nextMessage('s', 1000).catch(() => undefined);
+  node('s').receive({});
+  await start;
+  await firstProgress;
+
+  // A second request for the same model: this node knows; another Trainer gets the engine's refusal.
+  const pipeline = (await engine.modelSpec('long-run').catch(() => null))?.pipeline;
+  const msgWith = { iddpm: pipeline ?? storedOrBuilt() };
+  assert.match(await nextError(() => node('t').receive(msgWith)), /already training in this node/);
+  assert.match(await nextError(() => node('t2').receive(msgWith)), /Training of "long-run" was refused: .*already training/);
+
+  let reply = nextMessage('out', 10_000, (m) => m.topic === 'status');
+  node('t').receive({ topic: 'pause' });
+  assert.equal(((await reply).payload as { state: string }).state, 'paused');
+  reply = nextMessage('out', 10_000, (m) => m.topic === 'status');
+  node('t').receive({ topic: 'resume', model: 'long-run' });
+  assert.equal(((await reply).payload as { state: string }).state, 'running');
+
+  const t0 = Date.now();
+  await helper.setFlows([{ id: 'f1', type: 'tab' }, { id: 'other', type: 'helper', z: 'f1' }], 'full').catch((err: Error) => {
+    if (!/timeout waiting event/.test(err.message)) throw err;
+  });
+  const seconds = (Date.now() - t0) / 1000;
+  assert.ok(seconds < 15, `redeploy took ${seconds} s`);
+  const status = await engine.status('long-run');
+  assert.equal(status?.state, 'stopped');
+  const spec = storedSpec('long-run');
+  assert.ok(spec.step >= 1, `checkpoint at step ${spec.step}`);
+  assert.ok(existsSync(join(modelsDir, 'long-run')), 'model folder kept');
+});
+
+/** The pipeline of the long-run flow, should the engine not have stored its spec yet. */
+function storedOrBuilt(): Record<string, unknown> {
+  return {
+    schedule: { kind: 'cosine', steps: 1000, cosineS: 0.008, maxBeta: 0.999 },
+    noiser: { modelMeanType: 'epsilon', rescaleTimesteps: true },
+    unet: { model: 'long-run', preset: 'custom', modelVarType: 'learned_range', numClasses: null },
+    loss: { kind: 'hybrid', lambda: 0.001 },
+    timesteps: { kind: 'importance', history: 10, uniformProb: 0.001 },
+  };
+}
+
+test('Schedule emits its tables and Noiser noises images into a strip', async () => {
+  await helper.load(ALL_NODES, [
+    { id: 'f1', type: 'tab' },
+    { id: 'n1', type: 'iddpm-schedule', z: 'f1', kind: 'cosine', steps: 1000, cosineS: 0.008, maxBeta: 0.999, emitTables: false, wires: [['out']] },
+    { id: 'n2', type: 'iddpm-noiser', z: 'f1', modelMeanType: 'epsilon', rescaleTimesteps: true, wires: [['out']] },
+    { id: 'out', type: 'helper', z: 'f1' },
+    ...catcher(),
+  ]);
+  let p = nextMessage('out', 30_000);
+  node('n1').receive({ topic: 'tables', steps: 200 });
+  const tables = (await p).payload as { betas: number[]; alphasCumprod: number[]; snr: number[] };
+  const f = (u: number): number => Math.cos(((u + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
+  assert.equal(tables.betas.length, 200);
+  for (const i of [0, 49, 150]) {
+    assert.ok(Math.abs(tables.alphasCumprod[i] - f((i + 1) / 200) / f(0)) < 1e-6, `ᾱ at ${i}`);
+    assert.ok(Math.abs(tables.snr[i] - tables.alphasCumprod[i] / (1 - tables.alphasCumprod[i])) < 1e-9 * tables.snr[i] + 1e-12);
+  }
+  assert.ok(Math.max(...tables.betas) <= 0.999);
+  assert.equal(lastStatus('n1')?.text, 'tables sent: cosine · T=200');
+
+  // A mid-grey 8×8 PNG noised at t = 0 (barely) and t = 999 (pure noise): one row of two tiles.
+  const img = new PNG({ width: 8, height: 8, colorType: 0 });
+  img.data.fill(128);
+  for (let i = 3; i < img.data.length; i += 4) img.data[i] = 255;
+  p = nextMessage('out', 30_000);
+  node('n2').receive({ payload: PNG.sync.write(img, { colorType: 0 }), t: [0, 999], seed: 3 });
+  const out = await p;
+  assert.deepEqual(out.t, [0, 999]);
+  const strip = PNG.sync.read(out.payload as Buffer);
+  assert.deepEqual([strip.width, strip.height], [2 * (8 + 2) + 2, 8 + 2 + 2]);
+  const px = (x: number, y: number): number => strip.data[(y * strip.width + x) * 4];
+  let first = 0;
+  let spread = 0;
+  for (let y = 2; y < 10; y++) {
+    for (let x = 2; x < 10; x++) first = Math.max(first, Math.abs(px(x, y) - 128));
+    for (let x = 12; x < 20; x++) spread += Math.abs(px(x, y) - 128);
+  }
+  assert.ok(first <= 3, `t=0 differs from the image by ${first}`);
+  assert.ok(spread / 64 > 20, `t=999 should be noise, mean |Δ| ${spread / 64}`);
+  assert.equal(lastStatus('n2')?.text, 'noised 1 image(s) at 2 t');
+  assert.equal(await nextError(() => node('n2').receive({ payload: PNG.sync.write(img), t: 5000 })), 'msg.t: must be between 0 and 999, not 5000');
+  assert.match(await nextError(() => node('n2').receive({ payload: Buffer.from('not a png') })), /^msg\.payload could not be read as images/);
+});
