@@ -14,6 +14,11 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { ROOT, startNodeRed, type NodeRed } from './server';
 
+// The page functions below run in the browser; only what they touch is declared (the project has no DOM lib).
+interface PageElement { classList: { contains(c: string): boolean }; textContent: string | null; getAttribute(name: string): string | null }
+declare const document: { querySelector(sel: string): PageElement | null; querySelectorAll(sel: string): Iterable<PageElement> & ArrayLike<PageElement> };
+declare const window: unknown;
+
 const CHROMIUM = '/usr/bin/chromium';
 const OUT = join(ROOT, 'test-output');
 const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(OUT, `editor-${name}.png`) });

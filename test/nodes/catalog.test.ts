@@ -1,0 +1,107 @@
+/**
+ * The strings and rules the editor and runtime share: every catalog key the nodes use exists (en-US), the editor
+ * script served at iddpm/editor.js runs in a browser-like context and explains refusals exactly as the runtime,
+ * and the rules' edge cases (respacing strings, lists, model names, decimal text).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
+import { PIPELINE_PARTS } from '../../engine/host/protocol';
+import { editorBundle } from '../../nodes/shared/iddpm-shared';
+import { checkField, FIELDS } from '../../nodes/shared/rules';
+
+const ROOT = join(__dirname, '..', '..');
+const NODE_TYPES = Object.keys(FIELDS);
+type Catalog = { [k: string]: string | Catalog };
+const catalogOf = (dir: string, name: string): Catalog => JSON.parse(readFileSync(join(ROOT, 'nodes', dir, 'locales', 'en-US', `${name}.json`), 'utf8')) as Catalog;
+const has = (c: Catalog, key: string): boolean => {
+  let at: string | Catalog | undefined = c;
+  for (const part of key.split('.')) at = typeof at === 'object' ? at[part] : undefined;
+  return typeof at === 'string';
+};
+const keysIn = (text: string, re: RegExp): string[] => [...text.matchAll(re)].map((m) => m[1]);
+const shared = catalogOf('shared', 'iddpm-shared');
+
+test('every catalog key a node uses exists in its en-US catalog', () => {
+  for (const type of NODE_TYPES) {
+    const catalog = catalogOf(type, type);
+    const ts = readFileSync(join(ROOT, 'nodes', type, `${type}.ts`), 'utf8');
+    const html = readFileSync(join(ROOT, 'nodes', type, `${type}.html`), 'utf8');
+    const used = [
+      ...keysIn(ts, /\bt\('([\w.-]+)'/g),
+      ...keysIn(html, /data-i18n="(?:\[\w+\])?([\w.-]+)"/g),
+      ...keysIn(html, /this\._\('([\w.-]+)'\)/g),
+    ];
+    assert.ok(used.length > 3, `${type} uses its catalog`);
+    for (const key of used) assert.ok(has(catalog, key), `${type}: missing "${key}"`);
+    assert.ok(has(catalog, `${type}.paletteLabel`), `${type}: palette label`);
+  }
+  // Keys built at run time.
+  for (const kind of ['simple', 'kl', 'rescaled-kl']) assert.ok(has(catalogOf('iddpm-hybrid-loss', 'iddpm-hybrid-loss'), `status.${kind}`));
+  for (const part of PIPELINE_PARTS) assert.ok(has(catalogOf('iddpm-trainer', 'iddpm-trainer'), `parts.${part}`));
+  // The shared catalog: every issue key the rules can raise, and every sharedT key.
+  const rules = readFileSync(join(ROOT, 'nodes', 'shared', 'rules.ts'), 'utf8');
+  for (const key of [...keysIn(rules, /fail\(\s*'(\w+)'/g), ...keysIn(rules, /key: '(\w+)'/g)]) assert.ok(has(shared, `validation.${key}`), `shared: validation.${key}`);
+  for (const file of ['component.ts', 'i18n.ts', 'editor-client.ts']) {
+    for (const key of keysIn(readFileSync(join(ROOT, 'nodes', 'shared', file), 'utf8'), /(?:sharedT|\bt)\('([\w.-]+)'/g)) assert.ok(has(shared, key), `shared: ${key}`);
+  }
+});
+
+test('no catalog uses {{…}}: Node-RED interpolates __name__', () => {
+  for (const [dir, name] of [['shared', 'iddpm-shared'], ...NODE_TYPES.map((t) => [t, t])]) {
+    assert.doesNotMatch(JSON.stringify(catalogOf(dir, name)), /\{\{/, name);
+  }
+});
+
+test('the editor script runs in a browser context and explains refusals like the runtime', () => {
+  if (!existsSync(join(ROOT, 'dist', 'nodes', 'shared', 'rules.js'))) execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')]);
+  const translate = (key: string, params: Record<string, unknown> = {}): string => {
+    const [, k] = key.split(':');
+    let at: string | Catalog | undefined = shared;
+    for (const part of k.split('.')) at = typeof at === 'object' ? at[part] : undefined;
+    return String(at).replace(/__(\w+?)__/g, (_, n: string) => String(params[n]));
+  };
+  const form: Record<string, { value: string }> = {};
+  const window: Record<string, unknown> = {};
+  runInNewContext(editorBundle(join(ROOT, 'dist')), { window, RED: { _: translate }, document: { getElementById: (id: string) => form[id] ?? null } });
+  type Check = (v: unknown, opt?: unknown) => true | string;
+  const IDDPM = window.IDDPM as { check(t: string, f: string, v: unknown): true | string; validator(t: string, f: string, when?: (n: unknown) => boolean): Check; scheduleSteps: Check };
+  assert.equal(IDDPM.check('iddpm-schedule', 'steps', '1000'), true);
+  assert.equal(IDDPM.check('iddpm-schedule', 'steps', 'abc'), 'must be a number, not "abc"');
+  assert.equal(IDDPM.check('iddpm-hybrid-loss', 'lambda', '-1'), 'must be between 0 and 1000, not -1');
+  const v = IDDPM.validator('iddpm-unet', 'numClasses', (n) => (n as { classConditional: boolean }).classConditional);
+  assert.equal(v.length, 2, 'Node-RED 4 passes the reason on only from two-argument validators');
+  assert.equal(v.call({ classConditional: false }, 'x'), true);
+  assert.equal(v.call({ classConditional: true }, 'x'), 'must be a number, not "x"');
+  form['node-input-kind'] = { value: 'linear' };
+  assert.match(String(IDDPM.scheduleSteps.call({ kind: 'cosine' }, '10')), /^a linear schedule needs at least 20 steps/);
+  form['node-input-kind'] = { value: 'cosine' };
+  assert.equal(IDDPM.scheduleSteps.call({}, '10'), true);
+});
+
+test('rules: respacing, lists, model names and decimal text', () => {
+  const ok = (type: keyof typeof FIELDS, field: string, v: unknown): unknown => {
+    const r = checkField(type, field as never, v);
+    return r.ok ? r.value : `!${r.issue.key}`;
+  };
+  assert.equal(ok('iddpm-sampler', 'steps', 50), 50);
+  assert.equal(ok('iddpm-sampler', 'steps', '50'), 50);
+  assert.equal(ok('iddpm-sampler', 'steps', 'ddim25'), 'ddim25');
+  assert.equal(ok('iddpm-sampler', 'steps', '10,15,20'), '10,15,20');
+  assert.equal(ok('iddpm-sampler', 'steps', ''), '');
+  for (const bad of ['ddim0', 'ddim', '10,,2', '0', -3, 2.5, '1e9', {}, 'fast']) assert.equal(ok('iddpm-sampler', 'steps', bad), '!respacing', String(bad));
+  assert.deepEqual(ok('iddpm-unet', 'channelMult', [1, 2, 4]), [1, 2, 4]);
+  assert.equal(ok('iddpm-unet', 'channelMult', ''), '!intList');
+  assert.equal(ok('iddpm-unet', 'channelMult', '1,2,2,2,2,2,2'), '!intList');
+  assert.deepEqual(ok('iddpm-unet', 'attentionResolutions', ''), []);
+  for (const name of ['a', 'mnist-1', 'A.b_c-9', 'x'.repeat(64)]) assert.equal(ok('iddpm-unet', 'model', name), name);
+  for (const name of ['', '.hidden', '-x', 'a/b', 'a\\b', 'a..b', 'x'.repeat(65), 'é', 7]) assert.match(String(ok('iddpm-unet', 'model', name)), /^!(modelName|required)$/, String(name));
+  assert.equal(ok('iddpm-trainer', 'lr', '1e-4'), 1e-4);
+  assert.equal(ok('iddpm-trainer', 'lr', 0), '!rangeAbove');
+  for (const bad of ['0x10', 'Infinity', 'NaN', '1,5', true, null]) assert.match(String(ok('iddpm-trainer', 'batchSize', bad)), /^!(notNumber|required)$/, String(bad));
+  assert.equal(ok('iddpm-sampler', 'seed', ''), undefined);
+  assert.equal(ok('iddpm-sampler', 'class', '3'), 3);
+});
