@@ -58,7 +58,10 @@ function collectUntilDone(ms = 50_000): Promise<NodeMessage[]> {
         resolve(got);
       }
     }) as never);
-    node('caught').on('input', ((m: NodeMessage) => reject(new Error(`training failed: ${JSON.stringify(m.error)}`))) as never);
+    node('caught').on('input', ((m: NodeMessage) => {
+      clearTimeout(timer);
+      reject(new Error(`training failed: ${JSON.stringify(m.error)}`));
+    }) as never);
   });
 }
 
@@ -84,13 +87,7 @@ test('Schedule → Noiser → UNet → HybridLoss → ImportanceSampler → Trai
   assert.match(lastStatus('t')?.text ?? '', /^flow-tiny done at step 2$/);
   // The engine stored exactly the pipeline the five nodes assembled.
   const spec = storedSpec('flow-tiny');
-  assert.deepEqual(spec.pipeline, {
-    schedule: { kind: 'cosine', steps: 1000, cosineS: 0.008, maxBeta: 0.999 },
-    noiser: { modelMeanType: 'epsilon', rescaleTimesteps: true },
-    unet: { model: 'flow-tiny', preset: 'tiny', modelVarType: 'learned_range', numClasses: null },
-    loss: { kind: 'hybrid', lambda: 0.001 },
-    timesteps: { kind: 'importance', history: 10, uniformProb: 0.001 },
-  });
+  assert.deepEqual(spec.pipeline, pipelineOf('flow-tiny'));
   assert.equal(spec.step, 2);
 });
 
@@ -178,14 +175,11 @@ test('controls, a refused second run, and a redeploy mid-training that stops wit
   const second = { id: 't2', type: 'iddpm-trainer', z: 'f1', ...TRAINER, wires: [['out']] };
   await helper.load(ALL_NODES, trainingFlow({ model: 'long-run', ...SMALL }, { maxSteps: 0 }, [second]));
   const firstProgress = nextMessage('out', 30_000, (m) => m.topic === 'progress');
-  const start = nextMessage('s', 1000).catch(() => undefined);
   node('s').receive({});
-  await start;
   await firstProgress;
 
   // A second request for the same model: this node knows; another Trainer gets the engine's refusal.
-  const pipeline = (await engine.modelSpec('long-run').catch(() => null))?.pipeline;
-  const msgWith = { iddpm: pipeline ?? storedOrBuilt() };
+  const msgWith = { iddpm: pipelineOf('long-run') as never };
   assert.match(await nextError(() => node('t').receive(msgWith)), /already training in this node/);
   assert.match(await nextError(() => node('t2').receive(msgWith)), /Training of "long-run" was refused: .*already training/);
 
@@ -209,12 +203,12 @@ test('controls, a refused second run, and a redeploy mid-training that stops wit
   assert.ok(existsSync(join(modelsDir, 'long-run')), 'model folder kept');
 });
 
-/** The pipeline of the long-run flow, should the engine not have stored its spec yet. */
-function storedOrBuilt(): Record<string, unknown> {
+/** A complete pipeline for `model`, as the component nodes of trainingFlow build it. */
+function pipelineOf(model: string): Record<string, unknown> {
   return {
     schedule: { kind: 'cosine', steps: 1000, cosineS: 0.008, maxBeta: 0.999 },
     noiser: { modelMeanType: 'epsilon', rescaleTimesteps: true },
-    unet: { model: 'long-run', preset: 'custom', modelVarType: 'learned_range', numClasses: null },
+    unet: { model, preset: 'tiny', modelVarType: 'learned_range', numClasses: null },
     loss: { kind: 'hybrid', lambda: 0.001 },
     timesteps: { kind: 'importance', history: 10, uniformProb: 0.001 },
   };
