@@ -1,7 +1,8 @@
 /**
  * Noiser node: the forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I) (paper eq. 9) and what the model
  * predicts (the reference's model mean type: ε or x_0), as msg.iddpm.noiser. Standalone, given images in
- * msg.payload it noises them at msg.t (one t, or a list: a strip of the forward process) and sends a PNG.
+ * msg.payload and msg.t, it noises them at t (one t, or a list: a strip of the forward process) and sends a PNG.
+ * Without msg.t images pass on untouched: they may be a Trainer's in-message dataset.
  */
 import type { NoiserSpec, ScheduleSpec } from '../../engine/host/protocol';
 import { decodeImages, encodePng, makeGrid } from '../../engine/image';
@@ -33,9 +34,8 @@ export function holdsImages(payload: unknown): boolean {
   return typeof payload === 'object' && payload !== null && 'shape' in payload && 'data' in payload;
 }
 
-/** msg.t checked against T; absent, five points from t = 0 to T−1. */
+/** msg.t checked against T. */
 function timesOf(msg: NodeMessage, steps: number): number[] {
-  if (msg.t === undefined) return [0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(f * (steps - 1)));
   const r = intOrList(0, steps - 1, MAX_T)(msg.t);
   if (!r.ok) throw new UserError(describeIssue('msg.t', r.issue));
   return Array.isArray(r.value) ? r.value : [r.value];
@@ -65,6 +65,6 @@ export default function (RED: Red): void {
     catalog,
     build: buildNoiser,
     summary: (s, t) => t(s.rescaleTimesteps ? 'status.summaryRescaled' : 'status.summary', { mean: s.modelMeanType }),
-    standalone: (ctx) => (holdsImages(ctx.msg.payload) ? noiseImages(ctx) : undefined),
+    standalone: (ctx) => (ctx.msg.t !== undefined && holdsImages(ctx.msg.payload) ? noiseImages(ctx) : undefined),
   });
 }

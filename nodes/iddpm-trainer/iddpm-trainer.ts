@@ -51,6 +51,7 @@ export async function trainOptionsOf(config: NodeDef, msg: NodeMessage, t: Trans
     maxSteps: setting(TYPE, 'maxSteps', config, msg),
     logEvery: setting(TYPE, 'logEvery', config, msg),
     sampleEvery: setting(TYPE, 'sampleEvery', config, msg),
+    sampleCount: setting(TYPE, 'sampleCount', config, msg),
     checkpointEvery: setting(TYPE, 'checkpointEvery', config, msg),
     seed: setting(TYPE, 'seed', config, msg),
     resume: setting(TYPE, 'resume', config, msg),

@@ -173,6 +173,7 @@ export const FIELDS = {
     maxSteps: integer(0, 1e9),
     logEvery: integer(1, 1e6),
     sampleEvery: integer(0, 1e6),
+    sampleCount: integer(1, 64),
     checkpointEvery: integer(0, 1e6),
     seed: SEED,
     resume: bool,

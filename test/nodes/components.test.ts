@@ -88,11 +88,15 @@ describe('Noiser', () => {
     assert.equal(await refusal({ rescaleTimesteps: 'yes' }), 'msg.rescaleTimesteps: must be true or false, not "yes"');
   });
 
-  test('a payload that is not images passes through as a pipeline message', async () => {
+  test('a payload that is not images, or images without msg.t, passes through as a pipeline message', async () => {
     await loadOne('iddpm-noiser', { modelMeanType: 'epsilon', rescaleTimesteps: true });
     const out = await through({ payload: 'hello', t: 5 });
     assert.equal(out.payload, 'hello');
     assert.ok(out.iddpm?.noiser);
+    const images = { shape: [1, 2, 2, 1], data: new Float32Array(4) };
+    const training = await through({ payload: images });
+    assert.equal(training.payload, images);
+    assert.ok(training.iddpm?.noiser);
   });
 });
 

@@ -27,7 +27,7 @@ after(async () => {
 const SMALL = { preset: 'custom', imageSize: 8, inChannels: '1', modelChannels: 32, channelMult: '1,2', numResBlocks: 1, attentionResolutions: '4', numHeads: 2, dropout: 0 };
 const TRAINER = {
   dataset: 'mnist', folder: '', limit: 16, batchSize: 2, microbatch: 0, lr: 0.0001, emaRate: 0.9999, gradClip: 0,
-  maxSteps: 2, logEvery: 1, sampleEvery: 0, checkpointEvery: 0, seed: 1, resume: false,
+  maxSteps: 2, logEvery: 1, sampleEvery: 0, sampleCount: 4, checkpointEvery: 0, seed: 1, resume: false,
 };
 
 /** inject-less pipeline s → n → u → l → i → trainer `t` → helper `out`, plus extra nodes and a Catch. */
@@ -69,7 +69,7 @@ const storedSpec = (name: string): ModelSpec => JSON.parse(readFileSync(join(mod
 const progressOf = (msgs: NodeMessage[]): TrainProgress[] => msgs.filter((m) => m.topic === 'progress').map((m) => m.payload as TrainProgress);
 
 test('Schedule → Noiser → UNet → HybridLoss → ImportanceSampler → Trainer trains the tiny preset', async () => {
-  await helper.load(ALL_NODES, trainingFlow({ model: 'flow-tiny' }));
+  await helper.load(ALL_NODES, trainingFlow({ model: 'flow-tiny' }, { sampleEvery: 2, checkpointEvery: 1 }));
   const done = collectUntilDone();
   node('s').receive({ payload: 'go' });
   const msgs = await done;
@@ -80,6 +80,12 @@ test('Schedule → Noiser → UNet → HybridLoss → ImportanceSampler → Trai
     assert.equal(p.backend, 'wasm');
     assert.equal(p.name, 'flow-tiny');
   }
+  // A preview grid of EMA samples at step 2, and a checkpoint at every step.
+  const samples = msgs.filter((m) => m.topic === 'sample');
+  assert.deepEqual(samples.map((m) => m.step), [2]);
+  assert.deepEqual(samples[0].headers, { 'content-type': 'image/png' });
+  assert.ok(PNG.sync.read(samples[0].payload as Buffer).width >= 2 * 32, 'a grid of the 4 previews');
+  assert.deepEqual(msgs.filter((m) => m.topic === 'checkpoint').map((m) => (m.payload as { step: number }).step), [1, 2]);
   const final = msgs.at(-1)!;
   assert.equal(final.model, 'flow-tiny');
   assert.deepEqual([(final.payload as { state: string }).state, (final.payload as { step: number }).step], ['done', 2]);
@@ -157,6 +163,16 @@ test('swapping each component changes what the engine runs', async () => {
   assert.equal(ta.betas.length, 1000);
   assert.equal(tb.betas.length, 100);
   assert.ok(Math.abs(tb.betas[99] - 0.02 * 1000 / 100) < 1e-9, `linear β_T ${tb.betas[99]}`);
+});
+
+test('the Trainer trains on images carried by the message', async () => {
+  await helper.load(ALL_NODES, trainingFlow({ model: 'in-message', ...SMALL }, { maxSteps: 1 }));
+  const done = collectUntilDone();
+  const data = Float32Array.from({ length: 4 * 8 * 8 }, (_, i) => Math.sin(i) * 0.9);
+  node('s').receive({ dataset: 'images', payload: { shape: [4, 8, 8, 1], data } });
+  const msgs = await done;
+  assert.equal(progressOf(msgs)[0].step, 1);
+  assert.equal(storedSpec('in-message').train?.dataset.kind, 'images');
 });
 
 test('incomplete pipelines and bad options are refused by name before reaching the engine', async () => {
@@ -255,5 +271,5 @@ test('Schedule emits its tables and Noiser noises images into a strip', async ()
   assert.ok(spread / 64 > 20, `t=999 should be noise, mean |Δ| ${spread / 64}`);
   assert.equal(lastStatus('n2')?.text, 'noised 1 image(s) at 2 t');
   assert.equal(await nextError(() => node('n2').receive({ payload: PNG.sync.write(img), t: 5000 })), 'msg.t: must be between 0 and 999, not 5000');
-  assert.match(await nextError(() => node('n2').receive({ payload: Buffer.from('not a png') })), /^msg\.payload could not be read as images/);
+  assert.match(await nextError(() => node('n2').receive({ payload: Buffer.from('not a png'), t: 3 })), /^msg\.payload could not be read as images/);
 });
