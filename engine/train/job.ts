@@ -14,9 +14,11 @@ import { gridPng } from '../sample/result';
 import type { UNet } from '../unet/model';
 import type { UNetConfig } from '../unet/config';
 import { MetricsWindow } from './metrics';
-import { datasetSpecFor, modelSpecOf, resolveTrainRequest, trainingDiffusion, unetConfigFor, type ResolvedTrainOptions } from './pipeline';
+import { datasetSpecFor, modelSpecOf, resolveTrainRequest, trainingDiffusion, unetConfigFor, withPipelineDefaults, type ResolvedTrainOptions } from './pipeline';
 import type { ModelStore } from './store';
 import { Trainer } from './trainer';
+import { acquirePool, releasePool, workerCount, type WorkerPool } from '../parallel/pool';
+import { ParallelGradients } from '../parallel/train';
 
 /** Renders `n` preview samples from the EMA model as one PNG. */
 export type PreviewFn = (ema: UNet, diffusion: GaussianDiffusion, n: number) => Promise<Buffer>;
@@ -103,11 +105,18 @@ export class TrainingJob {
 
   private async run(): Promise<void> {
     let trainer: Trainer | undefined;
+    let pool: WorkerPool | undefined;
     try {
       const backend = (backendInfo() ?? (await initBackend())).name;
       const dataset = await createDataset(datasetSpecFor(this.rawOptions.dataset, this.config));
       trainer = new Trainer({ pipeline: this.pipeline, config: this.config, options: this.options, diffusion: trainingDiffusion(this.pipeline), dataset });
       this.trainer = trainer;
+      const threads = workerCount(backend);
+      if (threads > 1) {
+        // Data-parallel steps on the worker threads; the trainer keeps the weights, Adam, EMA and all state.
+        pool = acquirePool(threads);
+        trainer.useGradientSource(await ParallelGradients.start(pool, trainer));
+      }
       const createdAt = this.resumeFromCheckpoint(trainer);
       this.stepCount = trainer.step;
       let savedStep = trainer.step;
@@ -133,7 +142,7 @@ export class TrainingJob {
           this.wake = undefined;
           continue;
         }
-        const r = trainer.runStep();
+        const r = await trainer.nextStep();
         this.stepCount = r.step;
         metrics.add(r.t, r.weights, r.losses, r.gradNorm);
         if (logEvery > 0 && r.step % logEvery === 0) report();
@@ -151,6 +160,7 @@ export class TrainingJob {
       this.onEvent({ type: 'error', name: this.name, message: this.error, status: this.status() });
     } finally {
       trainer?.dispose();
+      if (pool) releasePool(pool);
       this.trainer = undefined;
     }
   }
@@ -169,8 +179,9 @@ export class TrainingJob {
       }
     };
     differs('UNet architecture', stored.unetConfig, this.config);
-    differs('schedule', stored.pipeline.schedule, this.pipeline.schedule);
-    differs('timestep sampler', stored.pipeline.timesteps, this.pipeline.timesteps);
+    const storedPipeline = withPipelineDefaults(stored.pipeline);
+    differs('schedule', storedPipeline.schedule, this.pipeline.schedule);
+    differs('timestep sampler', storedPipeline.timesteps, this.pipeline.timesteps);
     try {
       trainer.restore(ckpt);
     } catch (err) {

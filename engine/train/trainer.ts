@@ -57,6 +57,108 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
   return new Rng(seed).fork(`dropout:${step}:${micro}`).nextUint32() >>> 1;
 }
 
+/** The random draws of one step, for the whole batch (B images). */
+export interface StepBatch {
+  /** Steps completed before this one. */
+  step: number;
+  x: Float32Array;
+  y?: Int32Array;
+  t: Int32Array;
+  weights: Float32Array;
+  noise: Float32Array;
+}
+
+/** Gradients of Σ loss·w / B over some images of a batch, with their per-example losses. */
+export interface BatchGradients {
+  /** Σ loss·w / B over those images. */
+  objective: number;
+  /** Per-example terms, B long; only the images computed are filled in. */
+  losses: Required<StepLosses>;
+  seen: { mse: boolean; vb: boolean };
+  /** In parameter order; undefined where the objective does not reach a parameter. The receiver disposes them. */
+  grads: Array<tf.Tensor | undefined>;
+}
+
+/** Computes a step's gradients elsewhere (engine/parallel runs them on worker threads). */
+export interface GradientSource {
+  gradients(batch: StepBatch): Promise<BatchGradients>;
+  dispose(): void;
+}
+
+/** What computing a shard's gradients needs: the model and its parameters, the process and loss, the run's B. */
+export interface ShardContext {
+  unet: UNet;
+  params: tf.Variable[];
+  diffusion: GaussianDiffusion;
+  config: UNetConfig;
+  seed: number;
+  batchSize: number;
+}
+
+/**
+ * Images [start, end) of a batch, in microbatches of `microbatch`; `microOffset` numbers the first microbatch
+ * among all of the step's (its dropout masks depend on that number).
+ */
+export interface Shard {
+  start: number;
+  end: number;
+  microbatch: number;
+  microOffset: number;
+}
+
+/**
+ * forward_backward over one shard of a batch: each microbatch adds the gradient of Σ loss·w / B (B the whole
+ * batch), accumulated in microbatch order, so shards computed apart sum to the whole batch's gradient.
+ */
+export function shardGradients(ctx: ShardContext, batch: StepBatch, shard: Shard): BatchGradients {
+  const { unet, params, diffusion, config, seed, batchSize: B } = ctx;
+  const { x, y, t, weights, noise } = batch;
+  const per = x.length / B;
+  const shape = [config.imageSize, config.imageSize, config.inChannels];
+  const losses: Required<StepLosses> = { loss: new Float32Array(B), mse: new Float32Array(B), vb: new Float32Array(B) };
+  const seen = { mse: false, vb: false };
+  let grads: Array<tf.Tensor | undefined> = params.map(() => undefined);
+  let objective = 0;
+  for (let start = shard.start, micro = shard.microOffset; start < shard.end; start += shard.microbatch, micro++) {
+    const end = Math.min(shard.end, start + shard.microbatch);
+    const n = end - start;
+    const kept: Partial<Record<keyof StepLosses, tf.Tensor>> = {};
+    const { value, grads: g } = tf.tidy(() => {
+      const x0 = tf.tensor4d(x.subarray(start * per, end * per), [n, ...shape] as [number, number, number, number]);
+      const eps = tf.tensor4d(noise.subarray(start * per, end * per), x0.shape);
+      const tt = tf.tensor1d(t.subarray(start, end), 'int32');
+      const wt = tf.tensor1d(weights.subarray(start, end), 'float32');
+      const yt = config.numClasses !== null && y ? tf.tensor1d(y.subarray(start, end), 'int32') : undefined;
+      const dropout = dropoutSeed(seed, batch.step, micro);
+      return tf.variableGrads(() => {
+        const xt = diffusion.qSample(x0, tt, eps) as tf.Tensor4D;
+        const out = unet.apply(xt, diffusion.scaleTimesteps(tt), yt, { training: true, dropoutSeed: dropout });
+        const terms = diffusion.trainingLosses(out, x0, xt, tt, eps);
+        for (const k of ['loss', 'mse', 'vb'] as const) if (terms[k]) kept[k] = tf.keep(terms[k]!);
+        return terms.loss.mul(wt).sum().div(B) as tf.Scalar;
+      }, params);
+    });
+    objective += value.dataSync()[0];
+    value.dispose();
+    for (const k of ['loss', 'mse', 'vb'] as const) {
+      const v = kept[k];
+      if (!v) continue;
+      losses[k].set(v.dataSync() as Float32Array, start);
+      v.dispose();
+      if (k !== 'loss') seen[k] = true;
+    }
+    grads = grads.map((acc, i) => {
+      const gi = g[params[i].name];
+      if (!acc || !gi) return acc ?? gi;
+      const sum = acc.add(gi);
+      acc.dispose();
+      gi.dispose();
+      return sum;
+    });
+  }
+  return { objective, losses, seen, grads };
+}
+
 export class Trainer {
   readonly unet: UNet;
   /** The EMA weights, as a second UNet (sampled for previews, saved as ema.safetensors). */
@@ -70,6 +172,7 @@ export class Trainer {
   private readonly noiseRng: Rng;
   private readonly timestepRng: Rng;
   private readonly params: tf.Variable[];
+  private source?: GradientSource;
 
   constructor(readonly parts: TrainerParts) {
     const { config, options, diffusion, dataset, pipeline } = parts;
@@ -98,70 +201,60 @@ export class Trainer {
   }
 
   /**
-   * One optimisation step. The batch's t and noise are drawn once for the whole batch, so the step does not
-   * depend on the microbatch size; each microbatch adds the gradient of Σ loss·w / B, making the total the
-   * gradient of the batch mean (the reference sums microbatch means instead, which scales with their number).
+   * One optimisation step in this thread. The batch's t and noise are drawn once for the whole batch, so the
+   * step does not depend on the microbatch size; each microbatch adds the gradient of Σ loss·w / B, making the
+   * total the gradient of the batch mean (the reference sums microbatch means instead, which scales with their
+   * number).
    */
   runStep(): StepResult {
-    const { options, diffusion, dataset, config } = this.parts;
-    const B = options.batchSize;
-    const stepIndex = this.step;
-    const { x, y } = dataset.getBatch(this.batchSampler.next());
+    const batch = this.drawBatch();
+    const B = this.parts.options.batchSize;
+    return this.applyGradients(batch, shardGradients(this.shardContext(), batch, { start: 0, end: B, microbatch: this.microbatch, microOffset: 0 }));
+  }
+
+  /** One step, its gradients computed by the gradient source when one is set (worker threads), else runStep(). */
+  async nextStep(): Promise<StepResult> {
+    if (!this.source) return this.runStep();
+    const batch = this.drawBatch();
+    return this.applyGradients(batch, await this.source.gradients(batch));
+  }
+
+  /** Computes the gradients of later steps elsewhere (engine/parallel); the trainer disposes it. */
+  useGradientSource(source: GradientSource): void {
+    this.source?.dispose();
+    this.source = source;
+  }
+
+  /** What the model, loss and batch size of this run are, for computing gradients of a shard of a batch. */
+  shardContext(): ShardContext {
+    const { options, diffusion, config } = this.parts;
+    return { unet: this.unet, params: this.params, diffusion, config, seed: options.seed, batchSize: options.batchSize };
+  }
+
+  /** Everything random about the next step: the data, t and its importance weights, the noise. */
+  private drawBatch(): StepBatch {
+    const B = this.parts.options.batchSize;
+    const { x, y } = this.parts.dataset.getBatch(this.batchSampler.next());
     const { indices: t, weights } = this.timestepSampler.sample(B, this.timestepRng);
     const noise = this.noiseRng.normalArray(x.length);
-    const per = x.length / B;
-    const shape = [config.imageSize, config.imageSize, config.inChannels];
-    const losses: Required<StepLosses> = { loss: new Float32Array(B), mse: new Float32Array(B), vb: new Float32Array(B) };
-    const seen = { mse: false, vb: false };
-    let grads: Array<tf.Tensor | undefined> = this.params.map(() => undefined);
-    let objective = 0;
-    for (let start = 0, micro = 0; start < B; start += this.microbatch, micro++) {
-      const end = Math.min(B, start + this.microbatch);
-      const n = end - start;
-      const kept: Partial<Record<keyof StepLosses, tf.Tensor>> = {};
-      const { value, grads: g } = tf.tidy(() => {
-        const x0 = tf.tensor4d(x.subarray(start * per, end * per), [n, ...shape] as [number, number, number, number]);
-        const eps = tf.tensor4d(noise.subarray(start * per, end * per), x0.shape);
-        const tt = tf.tensor1d(t.subarray(start, end), 'int32');
-        const wt = tf.tensor1d(weights.subarray(start, end), 'float32');
-        const yt = config.numClasses !== null && y ? tf.tensor1d(y.subarray(start, end), 'int32') : undefined;
-        const seed = dropoutSeed(options.seed, stepIndex, micro);
-        return tf.variableGrads(() => {
-          const xt = diffusion.qSample(x0, tt, eps) as tf.Tensor4D;
-          const out = this.unet.apply(xt, diffusion.scaleTimesteps(tt), yt, { training: true, dropoutSeed: seed });
-          const terms = diffusion.trainingLosses(out, x0, xt, tt, eps);
-          for (const k of ['loss', 'mse', 'vb'] as const) if (terms[k]) kept[k] = tf.keep(terms[k]!);
-          return terms.loss.mul(wt).sum().div(B) as tf.Scalar;
-        }, this.params);
-      });
-      objective += value.dataSync()[0];
-      value.dispose();
-      for (const k of ['loss', 'mse', 'vb'] as const) {
-        const v = kept[k];
-        if (!v) continue;
-        losses[k].set(v.dataSync() as Float32Array, start);
-        v.dispose();
-        if (k !== 'loss') seen[k] = true;
-      }
-      grads = grads.map((acc, i) => {
-        const gi = g[this.params[i].name];
-        if (!acc || !gi) return acc ?? gi;
-        const sum = acc.add(gi);
-        acc.dispose();
-        gi.dispose();
-        return sum;
-      });
-    }
+    return { step: this.step, x, y: y ?? undefined, t, weights, noise };
+  }
+
+  /** optimize_normal: refuses non-finite steps, clips, applies Adam, updates the EMA and the timestep sampler. */
+  private applyGradients(batch: StepBatch, result: BatchGradients): StepResult {
+    const { options } = this.parts;
+    const { objective, losses, seen } = result;
+    let grads = result.grads;
     try {
       const gradNorm = globalNorm(grads);
-      if (!Number.isFinite(objective) || !Number.isFinite(gradNorm)) throw new NonFiniteLossError(stepIndex + 1, objective, gradNorm);
+      if (!Number.isFinite(objective) || !Number.isFinite(gradNorm)) throw new NonFiniteLossError(batch.step + 1, objective, gradNorm);
       if (options.gradClip > 0) grads = clipByGlobalNorm(grads, gradNorm, options.gradClip);
       this.adam.applyGradients(grads);
       updateEma(this.ema.trainableVariables(), this.params, options.emaRate);
-      this.timestepSampler.updateWithAllLosses(t, losses.loss);
+      this.timestepSampler.updateWithAllLosses(batch.t, losses.loss);
       this.step += 1;
       return {
-        step: this.step, t, weights, loss: objective, gradNorm,
+        step: this.step, t: batch.t, weights: batch.weights, loss: objective, gradNorm,
         losses: { loss: losses.loss, ...(seen.mse ? { mse: losses.mse } : {}), ...(seen.vb ? { vb: losses.vb } : {}) },
       };
     } finally {
@@ -231,6 +324,8 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.source?.dispose();
+    this.source = undefined;
     this.unet.dispose();
     this.ema.dispose();
     this.adam.dispose();
