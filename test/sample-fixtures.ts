@@ -37,15 +37,22 @@ export interface TrainedModel extends SamplingModel {
  * Trains the tiny preset for `steps` Adam steps on the MNIST digits in `digits` (all when absent), with labels
  * when `conditional`. Deterministic in `seed` (initialisation, batches, t and noise).
  */
-export async function trainTiny(opts: { steps: number; batchSize?: number; lr?: number; digits?: number[]; conditional?: boolean; seed?: number; T?: number }): Promise<TrainedModel> {
-  const all = loadMnist({ split: 'train', imageSize: 32, channels: 1, limit: 4000 });
+export async function trainTiny(opts: {
+  steps: number; batchSize?: number; lr?: number; digits?: number[]; conditional?: boolean; seed?: number; T?: number;
+  /** Architecture overrides on the tiny preset (e.g. a smaller imageSize for a faster test). */
+  config?: Partial<UNetConfig>;
+}): Promise<TrainedModel> {
+  const size = opts.config?.imageSize ?? PRESETS.tiny.imageSize;
+  const all = loadMnist({ split: 'train', imageSize: size, channels: 1, limit: 4000 });
   const keep = Array.from({ length: all.size }, (_, i) => i);
   const labelsOf = all.getBatch(keep).y as Int32Array;
   const chosen = opts.digits ? keep.filter((i) => opts.digits!.includes(labelsOf[i])) : keep;
   const numClasses = opts.conditional ? (opts.digits?.length ?? 10) : null;
   // Conditional models see class k = position of the digit in `digits`.
   const classOf = (digit: number): number => (opts.digits ? opts.digits.indexOf(digit) : digit);
-  const config: UNetConfig = { ...PRESETS.tiny, attentionResolutions: [...PRESETS.tiny.attentionResolutions], channelMult: [...PRESETS.tiny.channelMult], numClasses };
+  const config: UNetConfig = {
+    ...PRESETS.tiny, attentionResolutions: [...PRESETS.tiny.attentionResolutions], channelMult: [...PRESETS.tiny.channelMult], ...opts.config, numClasses,
+  };
   const unet = UNet.create(config, opts.seed ?? 1);
   const pipeline = tinyPipeline(numClasses, opts.T);
   const diffusion = samplingDiffusion(pipeline);
@@ -59,7 +66,7 @@ export async function trainTiny(opts: { steps: number; batchSize?: number; lr?: 
     const ts = Array.from({ length: bs }, () => rng.int(diffusion.numTimesteps));
     const noise = rng.normalArray(batch.x.length);
     const loss = tf.tidy(() => {
-      const x0 = tf.tensor4d(batch.x, [bs, 32, 32, 1]);
+      const x0 = tf.tensor4d(batch.x, [bs, size, size, 1]);
       const t = tf.tensor1d(ts, 'int32');
       const eps = tf.tensor4d(noise, x0.shape);
       const y = numClasses !== null ? tf.tensor1d(Array.from(batch.y as Int32Array, classOf), 'int32') : undefined;
@@ -74,5 +81,5 @@ export async function trainTiny(opts: { steps: number; batchSize?: number; lr?: 
   }
   optimizer.dispose();
   diffusion.dispose();
-  return { unet, pipeline, imageSize: 32, channels: 1, numClasses, finalLoss };
+  return { unet, pipeline, imageSize: size, channels: 1, numClasses, finalLoss };
 }

@@ -22,7 +22,7 @@ let model: TrainedModel;
 before(async () => {
   const info = await initBackend(process.env.IDDPM_BACKEND ?? 'wasm');
   assert.equal(info.name, process.env.IDDPM_BACKEND ?? 'wasm');
-  model = await trainTiny({ steps: 40, batchSize: 8, seed: 3 });
+  model = await trainTiny({ steps: 20, batchSize: 8, seed: 3 });
 });
 after(() => model?.unet.dispose());
 
