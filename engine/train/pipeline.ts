@@ -65,6 +65,19 @@ export function datasetSpecFor(dataset: DatasetSpec, config: UNetConfig): Engine
   return { kind, split, path, limit, images, labels, imageSize: config.imageSize, channels: config.inChannels };
 }
 
+/**
+ * The pipeline with every optional setting made explicit (cosine s and max β, rescaled timesteps, the sampler's
+ * history and uniform mix), so two descriptions of the same process compare equal however they were written.
+ */
+export function withPipelineDefaults(p: CompletePipeline): CompletePipeline {
+  return {
+    ...p,
+    schedule: p.schedule.kind === 'cosine' ? { cosineS: 0.008, maxBeta: 0.999, ...p.schedule } : { ...p.schedule },
+    noiser: { rescaleTimesteps: true, ...p.noiser },
+    timesteps: p.timesteps.kind === 'importance' ? { history: 10, uniformProb: 0.001, ...p.timesteps } : { ...p.timesteps },
+  };
+}
+
 /** Validates a training request and fills in the defaults. Throws an EngineError (BAD_REQUEST) naming the problem. */
 export function resolveTrainRequest(name: string, pipeline: CompletePipeline, options: TrainOptions): { pipeline: CompletePipeline; options: ResolvedTrainOptions } {
   checkModelName(name);
@@ -90,7 +103,7 @@ export function resolveTrainRequest(name: string, pipeline: CompletePipeline, op
     seed: o.seed ?? TRAIN_DEFAULTS.seed,
     resume: o.resume ?? true,
   };
-  return { pipeline, options: resolved };
+  return { pipeline: withPipelineDefaults(pipeline), options: resolved };
 }
 
 /** The stored model description (model.json) of a run at `step`. */
