@@ -92,7 +92,8 @@ export default function (RED: Red): void {
           const now = Date.now();
           if (now - last < STATUS_EVERY_MS) return;
           last = now;
-          showBusy(node, t('status.progress', { step: p.step, total: p.total, batch: p.batch, batches: p.batches }));
+          // p.batch is the engine's 0-based batch index.
+          showBusy(node, t('status.progress', { step: p.step, total: p.total, batch: p.batch + 1, batches: p.batches }));
         });
         showReady(node, t('status.done', { count: request.count, seconds: result.seconds.toFixed(1), backend: result.backend }));
         msg.payload = payloadOf(result);

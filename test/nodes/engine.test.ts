@@ -112,6 +112,7 @@ test('Sampler returns a PNG grid of the right size from the model name alone, an
   // 2×2 tiles of 32×32 with 2-pixel gutters: 2·(32 + 2) + 2 = 70.
   assert.deepEqual([grid.width, grid.height], [70, 70]);
   assert.match(lastStatus('n1')?.text ?? '', /^4 image\(s\) in [\d.]+ s · wasm$/);
+  assert.ok(statuses('n1').some((s) => /^sampling \d+\/5 · batch 1\/1$/.test(s.text ?? '')), JSON.stringify(statuses('n1')));
 
   p = nextMessage('out', 30_000);
   node('n1').receive({ format: 'pngs', count: 2, steps: 3, method: 'ancestral', seed: 1 });
@@ -217,6 +218,19 @@ test('controls, a refused second run, and a redeploy mid-training that stops wit
   const spec = storedSpec('long-run');
   assert.ok(spec.step >= 1, `checkpoint at step ${spec.step}`);
   assert.ok(existsSync(join(modelsDir, 'long-run')), 'model folder kept');
+});
+
+test('a dead engine fails the running job through Catch, and the next request starts a new engine', async () => {
+  await helper.load(ALL_NODES, trainingFlow({ model: 'crash', ...SMALL }, { maxSteps: 0 }));
+  const progress = nextMessage('out', 30_000, (m) => m.topic === 'progress');
+  node('s').receive({});
+  await progress;
+  const reason = nextError(() => process.kill(engine.pid!, 'SIGKILL'), 'caught', 10_000);
+  assert.match(await reason, /^Training of "crash" failed: engine stopped: The IDDPM engine process exited \(signal SIGKILL\)/);
+  assert.equal(lastStatus('t')?.fill, 'red');
+  const reply = nextMessage('out', 30_000, (m) => m.topic === 'status');
+  node('t').receive({ topic: 'status', model: 'crash' });
+  assert.notEqual(((await reply).payload as { state?: string } | null)?.state, 'running');
 });
 
 /** A complete pipeline for `model`, as the component nodes of trainingFlow build it. */
