@@ -27,10 +27,10 @@ before(async () => {
 after(() => model?.unet.dispose());
 
 test('trained tiny model: bits/dim of the 50-step respaced process and of the full T are finite and plausible', async () => {
-  const data = loadMnist({ split: 'test', imageSize: 32, channels: 1, limit: 2 });
+  const data = loadMnist({ split: 'test', imageSize: 32, channels: 1, limit: 1 });
   const before = tf.memory().numTensors;
-  const full = await evaluateBpd(model, data, { count: 2, seed: 1, perTimestep: true, rowsPerPass: 40 });
-  const r50 = await evaluateBpd(model, data, { count: 2, seed: 1, steps: 50, rowsPerPass: 40 });
+  const full = await evaluateBpd(model, data, { count: 1, seed: 1, perTimestep: true, rowsPerPass: 50 });
+  const r50 = await evaluateBpd(model, data, { count: 1, seed: 1, steps: 50, rowsPerPass: 50 });
   assert.equal(tf.memory().numTensors, before, 'evaluateBpd leaks no tensors');
   console.log(`bits/dim: full T=${full.steps} ${full.bitsPerDim.toFixed(3)} (prior ${full.priorBpd.toExponential(2)}), 50 steps ${r50.bitsPerDim.toFixed(3)}`);
   for (const r of [full, r50]) {
