@@ -10,7 +10,7 @@ import { decodeImages } from '../../engine/image';
 import { pipelineOf, setting, UserError, valueOf } from '../shared/component';
 import { engineFor } from '../shared/engine';
 import { translator, sharedT, type Translate } from '../shared/i18n';
-import { fail, messageOf, showBusy, showError, showReady } from '../shared/status';
+import { fail, messageOf, showBusy, showReady } from '../shared/status';
 import type { DoneFn, Node, NodeDef, NodeMessage, Red, SendFn } from '../shared/red';
 import catalog from './locales/en-US/iddpm-trainer.json';
 
@@ -166,7 +166,6 @@ export default function (RED: Red): void {
       const stops = Promise.all(names.map((n) => engine.control(n, 'stop').catch((err) => node.warn(t('errors.stopFailed', { model: n, reason: messageOf(err) })))));
       await Promise.race([stops, timeout]);
       clearTimeout(timer);
-      if (names.length) showError(node, t('status.stopped'));
       done();
     });
   });

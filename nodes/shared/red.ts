@@ -28,7 +28,6 @@ export interface Node {
   send(msg: NodeMessage | Array<NodeMessage | null> | null): void;
   error(err: unknown, msg?: NodeMessage): void;
   warn(text: unknown): void;
-  log(text: unknown): void;
   on(event: 'input', handler: (msg: NodeMessage, send: SendFn, done: DoneFn) => void | Promise<void>): void;
   on(event: 'close', handler: (removed: boolean, done: () => void) => void | Promise<void>): void;
 }

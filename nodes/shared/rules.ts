@@ -173,7 +173,7 @@ export const FIELDS = {
     maxSteps: integer(0, 1e9),
     logEvery: integer(1, 1e6),
     sampleEvery: integer(0, 1e6),
-    sampleCount: integer(1, 64),
+    sampleCount: optional(integer(1, 64), undefined),
     checkpointEvery: integer(0, 1e6),
     seed: SEED,
     resume: bool,
