@@ -10,7 +10,7 @@ import { Rng } from '../rng';
 import { createDiffusion } from '../diffusion';
 import { createDataset } from '../data';
 import { ModelStore, TrainingJob, datasetSpecFor } from '../train';
-import { generate } from '../sample/generate';
+import { generateInWorkers } from '../parallel/sample';
 import { samplesToResult } from '../sample/result';
 import { evaluateBpd } from '../sample/bpd';
 import { ModelCache } from './models';
@@ -141,7 +141,7 @@ export class EngineService {
     const started = Date.now();
     const model = this.models.load(req.model, req.ema ?? true);
     try {
-      const result = await generate(model, {
+      const result = await generateInWorkers(model, {
         count: req.count,
         batchSize: req.batchSize,
         steps: req.steps,
