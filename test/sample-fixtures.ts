@@ -13,18 +13,13 @@ import type { PipelineForSampling } from '../engine/sample/process';
 import { samplingDiffusion } from '../engine/sample/process';
 import type { SamplingModel } from '../engine/sample/generate';
 
-/**
- * Cosine schedule and learned_range variance on a short process, so the full-T bound stays cheap. The loss is
- * `simple` for now: the hybrid loss's gradient through the decoder NLL fails on tfjs (tf.logSigmoid's custom
- * gradient reads a tensor its tidy has disposed), so v keeps its zero initialisation (σ² midway, in log space,
- * between β_t and β̃_t).
- */
+/** The IDDPM recipe (cosine, learned_range, hybrid loss) on a short process, so the full-T bound stays cheap. */
 export function tinyPipeline(numClasses: number | null, T = 200): PipelineForSampling {
   return {
     schedule: { kind: 'cosine', steps: T },
     noiser: { modelMeanType: 'epsilon', rescaleTimesteps: true },
     unet: { model: 'test', preset: 'tiny', modelVarType: 'learned_range', numClasses },
-    loss: { kind: 'simple', lambda: 0.001 },
+    loss: { kind: 'hybrid', lambda: 0.001 },
   };
 }
 
