@@ -64,7 +64,7 @@ export type SaveStageHook = (stage: string) => void;
 const FILES = { spec: 'model.json', weights: 'weights.safetensors', ema: 'ema.safetensors', optimizer: 'optimizer.safetensors', state: 'state.json' } as const;
 const LATEST = 'latest';
 const LOG = 'log.jsonl';
-const CKPT_DIR = /^ckpt-(\d+)(\.tmp)?$/;
+const CKPT_DIR = /^ckpt-(\d+)(-\d+)?(\.tmp)?$/;
 
 export function checkpointDirName(step: number): string {
   return `ckpt-${String(step).padStart(8, '0')}`;
@@ -153,7 +153,10 @@ export class ModelStore {
   private commitCheckpoint(name: string, spec: ModelSpec, files: Array<[string, () => Uint8Array | string]>, onStage?: SaveStageHook): string {
     const modelDir = this.modelDir(name);
     fs.mkdirSync(modelDir, { recursive: true });
-    const finalName = checkpointDirName(spec.step);
+    // A run started over (resume off) reaches steps the current checkpoint already has: the new one takes a
+    // suffixed name, so the current one stays intact until the pointer moves.
+    let finalName = checkpointDirName(spec.step);
+    if (this.latestName(name) === finalName) finalName = `${finalName}-${Date.now()}`;
     const finalDir = path.join(modelDir, finalName);
     const tmpDir = `${finalDir}.tmp`;
     fs.rmSync(tmpDir, { recursive: true, force: true });
@@ -163,9 +166,8 @@ export class ModelStore {
       onStage?.(`file:${file}`);
     }
     fsyncDir(tmpDir);
-    // A complete directory of the same step may be left by a save killed before the pointer moved: not current.
-    if (this.latestName(name) !== finalName) fs.rmSync(finalDir, { recursive: true, force: true });
-    else throw new Error(`saveCheckpoint: step ${spec.step} is already the current checkpoint of "${name}"`);
+    // A complete directory of the same name may be left by a save killed before the pointer moved: not current.
+    fs.rmSync(finalDir, { recursive: true, force: true });
     fs.renameSync(tmpDir, finalDir);
     fsyncDir(modelDir);
     onStage?.('renamed');

@@ -140,13 +140,14 @@ export function shardGradients(ctx: ShardContext, batch: StepBatch, shard: Shard
     });
     objective += value.dataSync()[0];
     value.dispose();
+    // With the `simple` loss (or a fixed variance) `loss` and `mse` are the same tensor: read all, then free once.
     for (const k of ['loss', 'mse', 'vb'] as const) {
       const v = kept[k];
       if (!v) continue;
       losses[k].set(v.dataSync() as Float32Array, start);
-      v.dispose();
       if (k !== 'loss') seen[k] = true;
     }
+    tf.dispose([...new Set(Object.values(kept))]);
     grads = grads.map((acc, i) => {
       const gi = g[params[i].name];
       if (!acc || !gi) return acc ?? gi;
