@@ -14,7 +14,7 @@ import { gridPng } from '../sample/result';
 import type { UNet } from '../unet/model';
 import type { UNetConfig } from '../unet/config';
 import { MetricsWindow } from './metrics';
-import { datasetSpecFor, modelSpecOf, resolveTrainRequest, trainingDiffusion, unetConfigFor, type ResolvedTrainOptions } from './pipeline';
+import { datasetSpecFor, modelSpecOf, resolveTrainRequest, trainingDiffusion, unetConfigFor, withPipelineDefaults, type ResolvedTrainOptions } from './pipeline';
 import type { ModelStore } from './store';
 import { Trainer } from './trainer';
 import { acquirePool, releasePool, workerCount, type WorkerPool } from '../parallel/pool';
@@ -179,8 +179,9 @@ export class TrainingJob {
       }
     };
     differs('UNet architecture', stored.unetConfig, this.config);
-    differs('schedule', stored.pipeline.schedule, this.pipeline.schedule);
-    differs('timestep sampler', stored.pipeline.timesteps, this.pipeline.timesteps);
+    const storedPipeline = withPipelineDefaults(stored.pipeline);
+    differs('schedule', storedPipeline.schedule, this.pipeline.schedule);
+    differs('timestep sampler', storedPipeline.timesteps, this.pipeline.timesteps);
     try {
       trainer.restore(ckpt);
     } catch (err) {
