@@ -1,10 +1,14 @@
 /**
  * Sampler node: generates images from a trained model by name with the reverse process p(x_{t-1} | x_t)
- * (ancestral, over the full T or respaced steps, paper section 4) or DDIM. The model's stored spec says
- * everything else; a pipeline in msg.iddpm is checked against it and a mismatch refused.
+ * (ancestral, over the full T or respaced steps, paper section 4) or DDIM; or, in evaluate mode, measures the
+ * model's likelihood in bits/dim on dataset images (the variational bound, with per-timestep terms for the
+ * paper's Figure 2). The model's stored spec says everything else; a pipeline in msg.iddpm is checked against it
+ * and a mismatch refused.
  */
-import { PIPELINE_PARTS, type ModelSpec, type PipelineSpec, type SampleRequest, type SampleResult } from '../../engine/host/protocol';
-import { pipelineOf, setting, UserError } from '../shared/component';
+import {
+  PIPELINE_PARTS, type EvaluateRequest, type EvaluateResult, type ModelSpec, type PipelineSpec, type SampleRequest, type SampleResult,
+} from '../../engine/host/protocol';
+import { pipelineOf, setting, UserError, valueOf } from '../shared/component';
 import { engineFor } from '../shared/engine';
 import { translator, type Translate } from '../shared/i18n';
 import { fail, showBusy, showReady } from '../shared/status';
@@ -38,10 +42,22 @@ export function pipelineMismatches(message: PipelineSpec, stored: PipelineSpec):
   return out;
 }
 
-/** The sampling request from the settings and the message's overrides (msg.model, msg.count, msg.steps, …). */
-export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate): SampleRequest {
+/** The model: the setting or msg.model, else the pipeline's UNet. */
+function modelOf(config: NodeDef, msg: NodeMessage, t: Translate): string {
   const model = setting(TYPE, 'model', config, msg) || pipelineOf(msg).unet?.model;
   if (!model) throw new UserError(t('errors.noModel'));
+  return model;
+}
+
+/** generate or evaluate: msg.topic "evaluate" / "generate" chooses for one message, else the node's mode. */
+export function modeOf(config: NodeDef, msg: NodeMessage): 'generate' | 'evaluate' {
+  if (msg.topic === 'evaluate' || msg.topic === 'generate') return msg.topic;
+  return setting(TYPE, 'mode', config);
+}
+
+/** The sampling request from the settings and the message's overrides (msg.model, msg.count, msg.steps, …). */
+export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate): SampleRequest {
+  const model = modelOf(config, msg, t);
   const steps = setting(TYPE, 'steps', config, msg);
   const classes = setting(TYPE, 'class', config, msg);
   const seed = setting(TYPE, 'seed', config, msg);
@@ -56,6 +72,34 @@ export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate)
     ...(classes !== undefined ? { classes } : {}),
     ...(seed !== undefined ? { seed } : {}),
     progressEvery: 1,
+  };
+}
+
+/** The evaluation dataset: msg.dataset as a kind ("mnist") or { kind, split }, msg.split, else the settings. */
+function evaluationDataset(config: NodeDef, msg: NodeMessage): EvaluateRequest['dataset'] {
+  const given = msg.dataset;
+  if (given !== null && typeof given === 'object' && !Array.isArray(given)) {
+    const { kind, split } = given as { kind?: unknown; split?: unknown };
+    return {
+      kind: valueOf(TYPE, 'dataset', kind, 'msg.dataset.kind'),
+      split: split === undefined ? setting(TYPE, 'split', config, msg) : valueOf(TYPE, 'split', split, 'msg.dataset.split'),
+    };
+  }
+  return { kind: setting(TYPE, 'dataset', config, msg), split: setting(TYPE, 'split', config, msg) };
+}
+
+/**
+ * The evaluation request: bits/dim of the model on the first msg.count images of the dataset's split (test by
+ * default), the noise drawn from msg.seed, per-timestep terms with msg.perTimestep.
+ */
+export function evaluateRequestOf(config: NodeDef, msg: NodeMessage, t: Translate): EvaluateRequest {
+  const seed = setting(TYPE, 'seed', config, msg);
+  return {
+    model: modelOf(config, msg, t),
+    dataset: evaluationDataset(config, msg),
+    count: setting(TYPE, 'count', config, msg),
+    perTimestep: setting(TYPE, 'perTimestep', config, msg),
+    ...(seed !== undefined ? { seed } : {}),
   };
 }
 
@@ -82,23 +126,38 @@ export default function (RED: Red): void {
       if (diffs.length) throw new UserError(t('errors.mismatch', { model, diffs: diffs.join('; ') }));
     }
 
+    async function generate(msg: NodeMessage): Promise<void> {
+      const request = sampleRequestOf(config, msg, t);
+      await checkAgainstModel(msg, request.model);
+      showBusy(node, t('status.starting', { model: request.model }));
+      let last = 0;
+      const result = await engine.sample(request, (p) => {
+        const now = Date.now();
+        if (now - last < STATUS_EVERY_MS) return;
+        last = now;
+        // p.batch is the engine's 0-based batch index.
+        showBusy(node, t('status.progress', { step: p.step, total: p.total, batch: p.batch + 1, batches: p.batches }));
+      });
+      showReady(node, t('status.done', { count: request.count, seconds: result.seconds.toFixed(1), backend: result.backend }));
+      msg.payload = payloadOf(result);
+      msg.sample = { model: request.model, count: request.count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend };
+      if (result.format === 'grid') msg.headers = { ...(msg.headers as object | undefined), 'content-type': 'image/png' };
+    }
+
+    async function evaluate(msg: NodeMessage): Promise<void> {
+      const request = evaluateRequestOf(config, msg, t);
+      await checkAgainstModel(msg, request.model);
+      showBusy(node, t('status.evaluating', { model: request.model, count: request.count }));
+      const result: EvaluateResult = await engine.evaluate(request);
+      showReady(node, t('status.evaluated', { bpd: result.bitsPerDim.toFixed(3), count: result.count, seconds: result.seconds.toFixed(1) }));
+      msg.payload = result;
+      msg.evaluation = { model: request.model, dataset: request.dataset };
+    }
+
     node.on('input', async (msg: NodeMessage, send: SendFn, done: DoneFn) => {
       try {
-        const request = sampleRequestOf(config, msg, t);
-        await checkAgainstModel(msg, request.model);
-        showBusy(node, t('status.starting', { model: request.model }));
-        let last = 0;
-        const result = await engine.sample(request, (p) => {
-          const now = Date.now();
-          if (now - last < STATUS_EVERY_MS) return;
-          last = now;
-          // p.batch is the engine's 0-based batch index.
-          showBusy(node, t('status.progress', { step: p.step, total: p.total, batch: p.batch + 1, batches: p.batches }));
-        });
-        showReady(node, t('status.done', { count: request.count, seconds: result.seconds.toFixed(1), backend: result.backend }));
-        msg.payload = payloadOf(result);
-        msg.sample = { model: request.model, count: request.count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend };
-        if (result.format === 'grid') msg.headers = { ...(msg.headers as object | undefined), 'content-type': 'image/png' };
+        if (modeOf(config, msg) === 'evaluate') await evaluate(msg);
+        else await generate(msg);
         send(msg);
         done();
       } catch (err) {

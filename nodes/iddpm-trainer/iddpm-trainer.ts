@@ -10,7 +10,7 @@ import { decodeImages } from '../../engine/image';
 import { pipelineOf, setting, UserError, valueOf } from '../shared/component';
 import { engineFor } from '../shared/engine';
 import { translator, sharedT, type Translate } from '../shared/i18n';
-import { fail, messageOf, showBusy, showReady } from '../shared/status';
+import { codeOf, fail, messageOf, showBusy, showReady } from '../shared/status';
 import type { DoneFn, Node, NodeDef, NodeMessage, Red, SendFn } from '../shared/red';
 import catalog from './locales/en-US/iddpm-trainer.json';
 
@@ -107,12 +107,12 @@ export default function (RED: Red): void {
           break;
         case 'error':
           jobs.delete(ev.name);
-          fail(node, t('errors.failed', { model: ev.name, reason: ev.message }), trigger);
+          fail(node, t('errors.failed', { model: ev.name, reason: ev.message }), trigger, undefined, 'INTERNAL');
           break;
       }
     };
     const onExit = (reason: string): void => {
-      for (const [name, trigger] of jobs) fail(node, t('errors.failed', { model: name, reason: sharedT('engine.exited', { reason }) }), trigger);
+      for (const [name, trigger] of jobs) fail(node, t('errors.failed', { model: name, reason: sharedT('engine.exited', { reason }) }), trigger, undefined, 'ENGINE_EXITED');
       jobs.clear();
     };
     engine.on('train', onTrain);
@@ -131,7 +131,7 @@ export default function (RED: Red): void {
     async function start(msg: NodeMessage): Promise<void> {
       const pipeline = completePipeline(msg, t);
       const name = pipeline.unet.model;
-      if (jobs.has(name)) throw new UserError(t('errors.busy', { model: name }));
+      if (jobs.has(name)) throw new UserError(t('errors.busy', { model: name }), 'BUSY');
       const options = await trainOptionsOf(config, msg, t);
       jobs.set(name, msg);
       lastModel = name;
@@ -140,7 +140,7 @@ export default function (RED: Red): void {
         await engine.train(name, pipeline, options);
       } catch (err) {
         jobs.delete(name);
-        throw new UserError(t('errors.refused', { model: name, reason: messageOf(err) }));
+        throw new UserError(t('errors.refused', { model: name, reason: messageOf(err) }), codeOf(err));
       }
     }
 

@@ -3,7 +3,7 @@
  * setting with its msg override through the shared rules, and putting their part into msg.iddpm (design.md,
  * "Pipeline assembly"): a part already present is replaced, never merged, and the status says so.
  */
-import type { PipelineSpec } from '../../engine/host/protocol';
+import type { EngineErrorCode, PipelineSpec } from '../../engine/host/protocol';
 import type { EngineClient } from '../../engine/host/client';
 import { checkField, shown, type FieldValue, type NodeType, FIELDS } from './rules';
 import { describeIssue, sharedT, translator, type Translate } from './i18n';
@@ -11,8 +11,15 @@ import { engineFor } from './engine';
 import { fail, messageOf, showError, showReady, showWarning } from './status';
 import type { Node, NodeDef, NodeMessage, Red } from './red';
 
-/** An error whose message tells a person what to change; shown as is. */
-export class UserError extends Error {}
+/**
+ * An error whose message tells a person what to change; shown as is. Its code reaches Catch nodes as
+ * msg.error.code: BAD_REQUEST for the nodes' own checks, or the engine's code when it refused.
+ */
+export class UserError extends Error {
+  constructor(message: string, readonly code: EngineErrorCode = 'BAD_REQUEST') {
+    super(message);
+  }
+}
 
 type FieldOf<N extends NodeType> = keyof (typeof FIELDS)[N] & string;
 

@@ -179,6 +179,8 @@ export const FIELDS = {
     resume: bool,
   },
   'iddpm-sampler': {
+    // Flows saved before the evaluate mode have no mode, dataset or split: they generate, as they did.
+    mode: optional(choice(['generate', 'evaluate'] as const), 'generate' as const),
     model: optional(modelName, ''),
     count: integer(1, 256),
     steps: respacing,
@@ -188,6 +190,9 @@ export const FIELDS = {
     seed: SEED,
     format: choice(['grid', 'pngs', 'raw'] as const),
     columns: integer(0, 64),
+    dataset: optional(choice(['mnist', 'fashion-mnist'] as const), 'mnist' as const),
+    split: optional(choice(['test', 'train'] as const), 'test' as const),
+    perTimestep: bool,
   },
 } as const;
 

@@ -1,4 +1,5 @@
 /** node.status conventions of the IDDPM nodes: green dot = ready/done, blue ring = working, red ring = error. */
+import type { EngineErrorCode } from '../../engine/host/protocol';
 import type { DoneFn, Node, NodeMessage } from './red';
 
 /** Status texts stay short: Node-RED draws them under the node on the canvas. */
@@ -23,14 +24,38 @@ export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+const CODES: readonly EngineErrorCode[] = ['BAD_REQUEST', 'NOT_FOUND', 'BUSY', 'QUEUE_FULL', 'ENGINE_EXITED', 'INTERNAL'];
+
+/**
+ * Why `err` happened, as the engine's codes: an EngineError's or UserError's own code, else INTERNAL (a bug, not
+ * something the sender can fix). Flows map it to a reply, e.g. HTTP 400 / 404 / 503 / 500.
+ */
+export function codeOf(err: unknown): EngineErrorCode {
+  const code = (err as { code?: unknown } | null)?.code;
+  return CODES.includes(code as EngineErrorCode) ? (code as EngineErrorCode) : 'INTERNAL';
+}
+
+/**
+ * The error a Catch node should see: msg.error.message is the text alone and msg.error.code the reason's code.
+ * Node-RED sets msg.error.message to String(err), "name: message", so the name is emptied; it copies an own `code`
+ * (and `stack`, left out: it would only point here).
+ */
+export function nodeError(text: string, code: EngineErrorCode): Error & { code: EngineErrorCode } {
+  const e = Object.assign(new Error(text), { code });
+  e.name = '';
+  delete e.stack;
+  return e;
+}
+
 /**
  * Reports a failed message: red status with the reason, and done(err) so Node-RED logs it and Catch nodes get
- * the message. Without `done` (events after the input finished) it goes through node.error(err, msg).
+ * the message with msg.error.code. Without `done` (events after the input finished) it goes through
+ * node.error(err, msg). `code` overrides the code read from `err` (e.g. a failure reported as text).
  */
-export function fail(node: Node, err: unknown, msg: NodeMessage, done?: DoneFn): void {
+export function fail(node: Node, err: unknown, msg: NodeMessage, done?: DoneFn, code: EngineErrorCode = codeOf(err)): void {
   const text = messageOf(err);
   showError(node, text);
-  // The text, not the Error: Node-RED would prefix "Error: " to what Catch nodes and the debug sidebar show.
-  if (done) done(text);
-  else node.error(text, msg);
+  const error = nodeError(text, code);
+  if (done) done(error);
+  else node.error(error, msg);
 }

@@ -67,7 +67,7 @@ const CASES: Case[] = [
   { type: 'iddpm-noiser', label: 'Noiser', change: { field: 'modelMeanType', value: 'start_x' }, status: 'predicts start_x · t rescaled' },
   { type: 'iddpm-unet', label: 'UNet', bad: { field: 'model', value: '../etc', says: "must be 1-64 letters, digits, '_', '.' or '-'", fix: 'browser-model' }, change: { field: 'modelVarType', value: 'learned' }, status: 'browser-model · tiny · learned' },
   { type: 'iddpm-hybrid-loss', label: 'HybridLoss', bad: { field: 'lambda', value: '-1', says: 'must be between 0 and 1000, not -1', fix: '0.01' }, status: 'hybrid · λ=0.01' },
-  { type: 'iddpm-importance-sampler', label: 'ImportanceSampler', bad: { field: 'history', value: '1', says: 'must be between 2 and 1000, not 1', fix: '20' }, status: 'importance · history 20 · uniform 0.001' },
+  { type: 'iddpm-importance-sampler', label: 'Importance Sampler', bad: { field: 'history', value: '1', says: 'must be between 2 and 1000, not 1', fix: '20' }, status: 'importance · history 20 · uniform 0.001' },
   { type: 'iddpm-trainer', label: 'Trainer', bad: { field: 'batchSize', value: '0', says: 'must be between 1 and 1024, not 0', fix: '8' }, change: { field: 'dataset', value: 'fashion-mnist' }, status: 'ready' },
   { type: 'iddpm-sampler', label: 'Sampler', bad: { field: 'steps', value: 'fast', says: 'must be a number of steps (like 50), ddimN', fix: 'ddim25' }, change: { field: 'method', value: 'ddim' }, status: 'ready' },
 ];
@@ -76,8 +76,10 @@ test('the IDDPM palette category holds the seven nodes with their labels', async
   const header = page.locator('#red-ui-palette-header-IDDPM');
   await header.waitFor();
   assert.equal((await header.innerText()).trim(), 'IDDPM');
+  // As drawn: Node-RED breaks a long palette label into lines; each line must hold whole words ("Importance" /
+  // "Sampler", never "ImportanceSa" / "mpler").
   const labels = await page.locator('#red-ui-palette-container-IDDPM .red-ui-palette-node').evaluateAll((els) =>
-    els.map((e) => [e.getAttribute('data-palette-type'), (e.textContent ?? '').replace(/\s+/g, '')]));
+    els.map((e) => [e.getAttribute('data-palette-type'), (e as unknown as { innerText: string }).innerText.trim().split(/\s+/).join(' ')]));
   assert.deepEqual(labels, CASES.map((c) => [c.type, c.label]));
   await header.scrollIntoViewIfNeeded();
   await shot(page, '01-palette');

@@ -4,7 +4,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ALL_NODES, catcher, helper, lastStatus, nextError, nextMessage, node, statuses } from './helper';
+import { ALL_NODES, catcher, helper, lastStatus, nextCaught, nextError, nextMessage, node, statuses } from './helper';
 import type { NodeMessage } from '../../nodes/shared/red';
 
 before(() => helper.startServer());
@@ -69,6 +69,16 @@ describe('Schedule', () => {
     assert.match(await refusal({ schedule: 'linear', steps: 10 }), /^steps: a linear schedule needs at least 20 steps/);
     assert.equal(await refusal({ iddpm: 'all' as never }), 'msg.iddpm must be an object holding the pipeline parts, not "all"');
     assert.equal(lastStatus('n1')?.fill, 'red');
+  });
+
+  test('Catch gets the reason alone as msg.error.message and BAD_REQUEST as msg.error.code', async () => {
+    await loadOne('iddpm-schedule', SCHEDULE);
+    const error = await nextCaught(() => node('n1').receive({ steps: 'many' }));
+    // Node-RED makes msg.error.message String(err): no "Error: " in front of the reason.
+    assert.equal(error.message, 'msg.steps: must be a number, not "many"');
+    assert.equal(error.code, 'BAD_REQUEST');
+    assert.deepEqual([error.source?.id, error.source?.type], ['n1', 'iddpm-schedule']);
+    assert.equal(error.stack, undefined, 'no stack of the nodes\' own code in a refusal');
   });
 
   test('a bad setting shows at deploy and refuses every message', async () => {

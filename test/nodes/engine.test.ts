@@ -12,7 +12,7 @@ import { PNG } from 'pngjs';
 import { sharedEngine } from '../../engine/host/client';
 import type { ModelSpec, TrainProgress } from '../../engine/host/protocol';
 import type { NodeMessage } from '../../nodes/shared/red';
-import { ALL_NODES, catcher, helper, lastStatus, modelsDir, nextError, nextMessage, node, statuses, userDir } from './helper';
+import { ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextError, nextMessage, node, statuses, userDir } from './helper';
 
 const engine = sharedEngine({ modelsDir, backend: 'wasm' });
 before(() => helper.startServer());
@@ -127,11 +127,17 @@ test('Sampler returns a PNG grid of the right size from the model name alone, an
   assert.deepEqual((out.payload as { shape: number[] }).shape, [1, 32, 32, 1]);
 
   // A pipeline that says the model learned no variance contradicts the stored one.
-  const mismatch = await nextError(() => node('n1').receive({ iddpm: { unet: { model: 'flow-tiny', preset: 'tiny', modelVarType: 'fixed_small', numClasses: null } } }), 'caught', 30_000);
-  assert.match(mismatch, /does not match model "flow-tiny".*unet\.modelVarType: "fixed_small" ≠ "learned_range"/);
+  // Catch gets each reason with its code (flows map codes to replies, e.g. HTTP statuses).
+  const mismatch = await nextCaught(() => node('n1').receive({ iddpm: { unet: { model: 'flow-tiny', preset: 'tiny', modelVarType: 'fixed_small', numClasses: null } } }), 'caught', 30_000);
+  assert.match(mismatch.message, /^The pipeline in msg\.iddpm does not match model "flow-tiny".*unet\.modelVarType: "fixed_small" ≠ "learned_range"/);
+  assert.equal(mismatch.code, 'BAD_REQUEST');
   assert.equal(lastStatus('n1')?.fill, 'red');
-  assert.match(await nextError(() => node('n1').receive({ model: 'no-such-model', steps: 2 }), 'caught', 30_000), /no-such-model/);
-  assert.match(await nextError(() => node('n1').receive({ steps: 'fast' })), /^msg\.steps: must be a number of steps/);
+  const unknown = await nextCaught(() => node('n1').receive({ model: 'no-such-model', steps: 2 }), 'caught', 30_000);
+  assert.match(unknown.message, /^No trained model named "no-such-model"/);
+  assert.equal(unknown.code, 'NOT_FOUND');
+  const steps = await nextCaught(() => node('n1').receive({ steps: 'fast' }));
+  assert.match(steps.message, /^msg\.steps: must be a number of steps/);
+  assert.equal(steps.code, 'BAD_REQUEST');
   assert.match(await nextError(() => node('n1').receive({ count: 1000 })), /^msg\.count: must be between 1 and 256/);
 });
 
@@ -180,11 +186,13 @@ test('incomplete pipelines and bad options are refused by name before reaching t
   await helper.load(ALL_NODES, trainingFlow({ model: 'x' }));
   assert.equal(
     await nextError(() => node('t').receive({ iddpm: { schedule: { kind: 'cosine', steps: 10 }, loss: { kind: 'simple', lambda: 0 } } })),
-    'Cannot train: the pipeline in msg.iddpm is missing noiser (Noiser node), unet (UNet node), timesteps (ImportanceSampler node). Wire those nodes before the Trainer.',
+    'Cannot train: the pipeline in msg.iddpm is missing noiser (Noiser node), unet (UNet node), timesteps (Importance Sampler node). Wire those nodes before the Trainer.',
   );
   assert.match(await nextError(() => node('s').receive({ batchSize: 0 })), /^msg\.batchSize: must be between 1 and 1024, not 0$/);
   assert.match(await nextError(() => node('s').receive({ dataset: 'folder' })), /needs a folder path/);
-  assert.match(await nextError(() => node('t').receive({ topic: 'stop' })), /^No model to stop/);
+  const noModel = await nextCaught(() => node('t').receive({ topic: 'stop' }));
+  assert.match(noModel.message, /^No model to stop/);
+  assert.equal(noModel.code, 'BAD_REQUEST');
   assert.equal(lastStatus('t')?.fill, 'red');
 });
 
@@ -197,8 +205,12 @@ test('controls, a refused second run, and a redeploy mid-training that stops wit
 
   // A second request for the same model: this node knows; another Trainer gets the engine's refusal.
   const msgWith = { iddpm: pipelineOf('long-run') as never };
-  assert.match(await nextError(() => node('t').receive(msgWith)), /already training in this node/);
-  assert.match(await nextError(() => node('t2').receive(msgWith)), /Training of "long-run" was refused: .*already training/);
+  const own = await nextCaught(() => node('t').receive(msgWith));
+  assert.match(own.message, /already training in this node/);
+  assert.equal(own.code, 'BUSY');
+  const refused = await nextCaught(() => node('t2').receive(msgWith));
+  assert.match(refused.message, /^Training of "long-run" was refused: .*already training/);
+  assert.equal(refused.code, 'BUSY', 'the engine\'s own code');
 
   let reply = nextMessage('out', 10_000, (m) => m.topic === 'status');
   node('t').receive({ topic: 'pause' });
@@ -225,8 +237,9 @@ test('a dead engine fails the running job through Catch, and the next request st
   const progress = nextMessage('out', 30_000, (m) => m.topic === 'progress');
   node('s').receive({});
   await progress;
-  const reason = nextError(() => process.kill(engine.pid!, 'SIGKILL'), 'caught', 10_000);
-  assert.match(await reason, /^Training of "crash" failed: engine stopped: The IDDPM engine process exited \(signal SIGKILL\)/);
+  const reason = await nextCaught(() => process.kill(engine.pid!, 'SIGKILL'), 'caught', 10_000);
+  assert.match(reason.message, /^Training of "crash" failed: engine stopped: The IDDPM engine process exited \(signal SIGKILL\)/);
+  assert.equal(reason.code, 'ENGINE_EXITED');
   assert.equal(lastStatus('t')?.fill, 'red');
   const reply = nextMessage('out', 30_000, (m) => m.topic === 'status');
   node('t').receive({ topic: 'status', model: 'crash' });

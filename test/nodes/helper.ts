@@ -72,10 +72,22 @@ export function catcher(id = 'caught'): Array<Record<string, unknown>> {
   ];
 }
 
-/** The next error a Catch node reports, as msg.error.message. */
-export async function nextError(send: () => void, id = 'caught', ms = 10_000): Promise<string> {
+/** What a Catch node reports as msg.error. */
+export interface Caught {
+  message: string;
+  code?: string;
+  source?: { id: string; type: string };
+  stack?: string;
+}
+
+/** The next error a Catch node reports (msg.error). */
+export async function nextCaught(send: () => void, id = 'caught', ms = 10_000): Promise<Caught> {
   const p = nextMessage(id, ms);
   send();
-  const m = await p;
-  return String((m.error as { message?: string }).message);
+  return (await p).error as Caught;
+}
+
+/** The next error a Catch node reports, as msg.error.message. */
+export async function nextError(send: () => void, id = 'caught', ms = 10_000): Promise<string> {
+  return String((await nextCaught(send, id, ms)).message);
 }
