@@ -232,6 +232,8 @@ export interface EvaluateRequest {
   seed?: number;
   /** Keep per-timestep terms for a plot (Figure 2 of the paper). */
   perTimestep?: boolean;
+  /** Evaluate the bound of a respaced process (a number, `ddimN`, section counts); default the full T. */
+  steps?: number | string;
 }
 
 export interface EvaluateResult {

@@ -20,7 +20,7 @@ import {
   type NoiseResult, type SampleProgress, type SampleRequest, type SampleResult, type ScheduleSpec, type ScheduleTables,
   type TrainEvent,
 } from './protocol';
-import { checkChoice, checkModelName, checkNumber, checkPipeline, checkRawImages, checkSampleRequest, checkDataset, LIMITS } from './validate';
+import { checkChoice, checkModelName, checkNumber, checkPipeline, checkRawImages, checkSampleRequest, checkDataset, checkSteps, LIMITS } from './validate';
 
 export interface EngineServiceOptions {
   modelsDir: string;
@@ -227,6 +227,7 @@ export class EngineService {
         batchSize: request.batchSize,
         seed: request.seed,
         perTimestep: request.perTimestep,
+        steps: checkSteps(request.steps),
       }, { isCancelled: () => this.closing });
       return r;
     } catch (err) {

@@ -95,6 +95,18 @@ test('train, refuse a second run of the same model, stop with a checkpoint, then
   assert.ok(seen.length >= 3, `progress events ${seen}`);
 });
 
+test('bits/dim of the trained model: finite, the prior plus every vb term, full T and respaced', async () => {
+  const full = await engine.evaluate({ model: 'small', dataset: { kind: 'mnist', split: 'test' }, count: 2, perTimestep: true, seed: 1 });
+  assert.equal(full.count, 2);
+  assert.equal(full.terms?.length, 100);
+  assert.ok(Number.isFinite(full.bitsPerDim) && full.bitsPerDim > 0, `${full.bitsPerDim}`);
+  assert.ok(Math.abs(full.bitsPerDim - (full.priorBpd + full.terms!.reduce((a, b) => a + b, 0))) < 1e-6 * full.bitsPerDim);
+  const few = await engine.evaluate({ model: 'small', dataset: { kind: 'mnist', split: 'test' }, count: 2, steps: 10, perTimestep: true, seed: 1 });
+  assert.equal(few.terms?.length, 10);
+  assert.ok(Number.isFinite(few.bitsPerDim));
+  await rejectsWith(engine.evaluate({ model: 'small', dataset: { kind: 'cifar' as never }, count: 2 }), 'BAD_REQUEST', /dataset.kind must be one of/);
+});
+
 test('a dead engine is reported and the next request starts a new one', async () => {
   const { pid } = await engine.info();
   const exited = new Promise<string>((resolve) => engine.once('exit', resolve));
