@@ -103,10 +103,13 @@ export class EngineClient extends EventEmitter {
     }
   }
 
-  /** Sends one request and resolves with its result. */
-  request<T>(req: EngineRequest, onProgress?: (p: SampleProgress) => void): Promise<T> {
+  /** Sends one request and resolves with its result; `signal` withdraws a sampling request (cancelSample). */
+  request<T>(req: EngineRequest, onProgress?: (p: SampleProgress) => void, signal?: AbortSignal): Promise<T> {
     const child = this.child ?? this.start();
     const id = this.nextId++;
+    signal?.addEventListener('abort', () => {
+      if (this.pending.has(id)) this.request({ op: 'cancelSample', requestId: id }).catch(() => undefined);
+    }, { once: true });
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
       this.updateRef();
@@ -128,8 +131,9 @@ export class EngineClient extends EventEmitter {
   status(name: string): Promise<JobStatus | null> {
     return this.request({ op: 'status', name });
   }
-  sample(request: SampleRequest, onProgress?: (p: SampleProgress) => void): Promise<SampleResult> {
-    return this.request({ op: 'sample', request }, onProgress);
+  /** Generates images; aborting `signal` stops the request at the engine's next step (it then rejects). */
+  sample(request: SampleRequest, onProgress?: (p: SampleProgress) => void, signal?: AbortSignal): Promise<SampleResult> {
+    return this.request({ op: 'sample', request }, onProgress, signal);
   }
   noise(request: NoiseRequest): Promise<NoiseResult> {
     return this.request({ op: 'noise', request });

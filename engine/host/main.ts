@@ -24,7 +24,7 @@ process.on('message', (raw) => {
   const { id, ...req } = raw as EngineRequest & { id: number };
   const progress = (p: SampleProgress): void => send({ id, progress: p });
   service
-    .handle(req as EngineRequest, progress)
+    .handle(req as EngineRequest, progress, id)
     .then((result) => {
       send({ id, ok: true, result });
       if (req.op === 'shutdown') void shutdown(0);

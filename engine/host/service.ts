@@ -50,7 +50,11 @@ export class EngineService {
     return (await initBackend(this.opts.backend)).name;
   }
 
-  async handle(req: EngineRequest, progress: (p: SampleProgress) => void = () => undefined): Promise<unknown> {
+  /** Ids of sampling requests the client gave up on (a closed Sampler node): they stop at the next step. */
+  private readonly cancelled = new Set<number>();
+
+  /** `id` is the client's request id, which `cancelSample` refers to. */
+  async handle(req: EngineRequest, progress: (p: SampleProgress) => void = () => undefined, id = 0): Promise<unknown> {
     if (this.closing && req.op !== 'shutdown' && req.op !== 'info') throw new EngineError('The IDDPM engine is shutting down', 'BUSY');
     await this.backend();
     switch (req.op) {
@@ -58,7 +62,8 @@ export class EngineService {
       case 'train': return this.train(req.name, req.pipeline, req.options);
       case 'control': return this.control(req.name, req.action);
       case 'status': return this.status(req.name);
-      case 'sample': return this.enqueueSample(req.request, progress);
+      case 'sample': return this.enqueueSample(req.request, progress, id);
+      case 'cancelSample': return this.cancelled.add(req.requestId) && { cancelled: req.requestId };
       case 'noise': return this.noise(req.request);
       case 'schedule': return this.schedule(req.spec);
       case 'evaluate': return this.evaluate(req.request);
@@ -126,19 +131,23 @@ export class EngineService {
   }
 
   /** Sampling runs one request at a time (they would only compete for the same cores); the queue is bounded. */
-  private enqueueSample(request: SampleRequest, progress: (p: SampleProgress) => void): Promise<SampleResult> {
+  private enqueueSample(request: SampleRequest, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
     const req = checkSampleRequest(request);
     if (this.queued >= (this.opts.maxQueue ?? DEFAULT_MAX_QUEUE)) {
       throw new EngineError(`The sampling queue is full (${this.queued} requests waiting); try again shortly`, 'QUEUE_FULL');
     }
     this.queued++;
-    const run = this.sampleChain.then(() => this.sample(req, progress)).finally(() => this.queued--);
+    const run = this.sampleChain.then(() => this.sample(req, progress, id)).finally(() => {
+      this.queued--;
+      this.cancelled.delete(id);
+    });
     this.sampleChain = run.catch(() => undefined);
     return run;
   }
 
-  private async sample(req: SampleRequest, progress: (p: SampleProgress) => void): Promise<SampleResult> {
+  private async sample(req: SampleRequest, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
     const started = Date.now();
+    if (this.cancelled.has(id)) throw new EngineError('Sampling was cancelled before it started');
     const model = this.models.load(req.model, req.ema ?? true);
     try {
       const result = await generateInWorkers(model, {
@@ -152,7 +161,7 @@ export class EngineService {
         seed: req.seed,
         progressEvery: req.progressEvery,
         framesEvery: req.framesEvery,
-      }, { onProgress: progress, isCancelled: () => this.closing });
+      }, { onProgress: progress, isCancelled: () => this.closing || this.cancelled.has(id) });
       return await samplesToResult(result, req.format, req.columns, (Date.now() - started) / 1000, await this.backend());
     } catch (err) {
       throw err instanceof EngineError ? err : new EngineError((err as Error).message);

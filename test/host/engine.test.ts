@@ -95,6 +95,17 @@ test('train, refuse a second run of the same model, stop with a checkpoint, then
   assert.ok(seen.length >= 3, `progress events ${seen}`);
 });
 
+test('a sampling request withdrawn by its caller stops at the next step', async () => {
+  const abort = new AbortController();
+  const steps: number[] = [];
+  const pending = engine.sample({ model: 'small', count: 2, steps: 100, progressEvery: 1 }, (p) => {
+    steps.push(p.step);
+    if (steps.length === 2) abort.abort();
+  }, abort.signal);
+  await assert.rejects(pending, /cancel/i);
+  assert.ok(steps.length < 20, `ran ${steps.length} steps after the abort`);
+});
+
 test('bits/dim of the trained model: finite, the prior plus every vb term, full T and respaced', async () => {
   const full = await engine.evaluate({ model: 'small', dataset: { kind: 'mnist', split: 'test' }, count: 2, perTimestep: true, seed: 1 });
   assert.equal(full.count, 2);
