@@ -59,7 +59,11 @@ test('2 threads give the images of one thread, whatever the batch composition', 
     for (const { m: mod, opts } of cases) {
       const one = await generate(mod, opts);
       const events: number[] = [];
-      const two = await generateInWorkers(mod, { ...opts, progressEvery: 1 }, { onProgress: (p) => events.push(p.batch * p.total + p.step) });
+      let last = { step: 0, total: -1, batch: 0, batches: -1 };
+      const two = await generateInWorkers(mod, { ...opts, progressEvery: 1 }, { onProgress: (p) => {
+        events.push(p.batch * p.total + p.step);
+        last = p;
+      } });
       assert.deepEqual(two.images.shape, one.images.shape);
       assert.deepEqual(two.classes, one.classes);
       assert.equal(two.steps, one.steps);
@@ -67,6 +71,7 @@ test('2 threads give the images of one thread, whatever the batch composition', 
       const d = maxDiff(two.images.data, one.images.data);
       assert.equal(d, 0, `${JSON.stringify(opts)}: images differ by ${d}`);
       assert.ok(events.length > 0 && events.every((v, i) => i === 0 || v > events[i - 1]), 'progress moves forward');
+      assert.ok(last.step === last.total && last.batch === last.batches - 1 && last.total === one.steps, `ends complete: ${JSON.stringify(last)}`);
       // Images differ from one another: equality is not that of a constant output.
       const per = 8 * 8 * mod.channels;
       assert.ok(maxDiff(one.images.data.subarray(0, per), one.images.data.subarray(per, 2 * per)) > 0.1);

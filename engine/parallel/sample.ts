@@ -33,19 +33,21 @@ export function splitImages(n: number, k: number): Array<{ first: number; count:
 }
 
 /**
- * Progress of the whole request as the slowest share's: each share reports its own batches, and a request is
- * as far along as its last thread.
+ * Progress of the whole request as the slowest share's fraction of its steps (a request is as far along as its
+ * last thread), told in the steps and batches of the largest share.
  */
 function progressTracker(shares: number, onProgress: NonNullable<GenerateHooks['onProgress']>): (k: number, p: ShareProgress) => void {
-  const done = new Array<number>(shares).fill(0);
-  let reported = -1;
+  const fraction = new Array<number>(shares).fill(0);
+  let reported = 0;
+  let batches = 1;
   return (k, p) => {
-    done[k] = p.batch * p.total + p.step;
-    const least = Math.min(...done);
-    if (least <= reported) return;
-    reported = least;
-    const batch = Math.min(p.batches - 1, Math.floor((least - 1) / p.total));
-    onProgress({ step: least - batch * p.total, total: p.total, batch, batches: p.batches });
+    fraction[k] = (p.batch * p.total + p.step) / (p.batches * p.total);
+    batches = Math.max(batches, p.batches);
+    const done = Math.round(Math.min(...fraction) * batches * p.total);
+    if (done <= reported) return;
+    reported = done;
+    const batch = Math.floor((done - 1) / p.total);
+    onProgress({ step: done - batch * p.total, total: p.total, batch, batches });
   };
 }
 
