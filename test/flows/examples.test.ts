@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import {
   decodePng, exampleFlowFiles, freePort, get, getWhenRouted, gridSize, problemsIn, readFlow, startNodeRed, tempUserDir,
-  trainTinyModel, type Flow, type Runtime,
+  trainTinyModels, type Flow, type Runtime,
 } from './runtime';
+import { EngineClient } from '../../engine/host/client';
 
 const IDDPM_TYPES = ['iddpm-schedule', 'iddpm-noiser', 'iddpm-unet', 'iddpm-hybrid-loss', 'iddpm-importance-sampler', 'iddpm-trainer', 'iddpm-sampler'];
 /** The engine refuses sampling requests beyond this many waiting (IDDPM_SAMPLE_QUEUE), to test the 503. */
 const QUEUE = 20;
-/** The test model (trainTinyModel) makes 8×8 images. */
+/** The test models (trainTinyModels) make 8×8 images. */
 const SIDE = 8;
 
 const flows = exampleFlowFiles().map((file) => ({ file, flow: readFlow(file) }));
@@ -28,9 +29,16 @@ let brokerServer: net.Server;
 let brokerPort: number;
 let mqttClient: MqttClient;
 
+/** Flow 05's Sampler: 100 respaced steps for its grids, more than the test needs to see them made. */
+const COMPARE_SAMPLER = '68132b3ab48288d9';
+
 /** All example flows in one deployment, the MQTT broker config pointed at the test's broker. */
 function deployment(): Flow {
-  return flows.flatMap(({ flow }) => flow.map((n) => (n.type === 'mqtt-broker' ? { ...n, broker: 'localhost', port: String(brokerPort) } : n)));
+  return flows.flatMap(({ flow }) => flow.map((n) => {
+    if (n.type === 'mqtt-broker') return { ...n, broker: 'localhost', port: String(brokerPort) };
+    if (n.id === COMPARE_SAMPLER) return { ...n, steps: '10' };
+    return n;
+  }));
 }
 
 before(async () => {
@@ -43,10 +51,15 @@ before(async () => {
   const subscribed = new Promise<void>((resolve) =>
     broker.on('subscribe', (subs) => (subs as Array<{ topic: string }>).some((s) => s.topic === 'iddpm/sample/request') && resolve()));
   const userDir = tempUserDir();
-  // Training the test model and starting Node-RED overlap: the model is only needed by the first sample request.
+  // Training the test models and starting Node-RED overlap: the models are only needed by the first requests.
+  // Flow 02/03 sample `demo`; flow 05 compares a hybrid + importance model with a simple + uniform one.
   [red] = await Promise.all([
     startNodeRed({ flow: deployment(), userDir, env: { IDDPM_SAMPLE_QUEUE: String(QUEUE) } }),
-    trainTinyModel(join(userDir, 'iddpm', 'models'), 'demo'),
+    trainTinyModels(join(userDir, 'iddpm', 'models'), [
+      { name: 'demo' },
+      { name: 'compare-hybrid', timesteps: { kind: 'importance' } },
+      { name: 'compare-simple', loss: { kind: 'simple', lambda: 0.001 }, timesteps: { kind: 'uniform' } },
+    ]),
   ]);
   await subscribed;
   const mqtt = await import('mqtt');
@@ -127,7 +140,10 @@ test('HTTP: bad query values get a 400 with the reason, an unknown model a 404',
     const body = r.json<{ error: string; code: string; status: number }>();
     assert.match(body.error, reason, query);
     assert.doesNotMatch(body.error, /\{\{|__\w+__/, `${query}: the reason is a finished sentence`);
-    assert.equal(body.code, status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST');
+    assert.doesNotMatch(body.error, /^Error: /, `${query}: Catch got the reason alone`);
+    // The status comes from the code Catch saw in msg.error.code (the flow reads no message text).
+    assert.equal(body.code, status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', query);
+    assert.equal(body.status, status);
   }
 });
 
@@ -202,8 +218,51 @@ test('MQTT: malformed requests get an error reply, not silence', async () => {
     const r = await reply;
     assert.equal(r.ok, false);
     assert.equal(r.status, status, JSON.stringify(r));
+    assert.equal(r.code, status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', JSON.stringify(r));
     assert.match(String(r.error), reason);
+    assert.doesNotMatch(String(r.error), /^Error: /);
     assert.doesNotMatch(String(r.error), /\{\{|__\w+__/, 'the reason is a finished sentence');
+  }
+});
+
+/** The test bits/dim cell of each model's row on /iddpm/compare: the value and its title (L_vlb + prior). */
+function bpdCells(html: string): Record<string, { value: string; title: string }> {
+  const out: Record<string, { value: string; title: string }> = {};
+  for (const m of html.matchAll(/<tr><td>(compare-\w+)<\/td>.*?<td class="bpd"(?: title="([^"]*)")?>([^<]*)<\/td>/g)) out[m[1]] = { title: m[2] ?? '', value: m[3] };
+  return out;
+}
+
+test('compare components: "sample & evaluate both now" reports each model\'s test bits/dim and samples', async () => {
+  const before = await getWhenRouted(`${red.base}/iddpm/compare`);
+  assert.deepEqual(Object.values(bpdCells(before.body.toString())).map((c) => c.value), ['not evaluated yet', 'not evaluated yet']);
+  // The flow's inject button, pressed through the editor's API.
+  const pressed = await fetch(`${red.base}/inject/481eef03ede055ce`, { method: 'POST' });
+  assert.equal(pressed.status, 200);
+  let cells: ReturnType<typeof bpdCells> = {};
+  let html = '';
+  for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((res) => setTimeout(res, 500))) {
+    html = (await get(`${red.base}/iddpm/compare`)).body.toString();
+    cells = bpdCells(html);
+    if (Object.values(cells).every((c) => /^\d/.test(c.value)) && !html.includes('not sampled yet')) break;
+  }
+  // The engine asked directly (another engine process on the same models) for bits/dim on the first 4 MNIST test
+  // images with the noise of the Sampler's seed (1) agrees with what the flow shows.
+  const engine = new EngineClient({ modelsDir: red.modelsDir, backend: 'wasm' });
+  try {
+    for (const model of ['compare-hybrid', 'compare-simple']) {
+      const cell = cells[model];
+      assert.ok(cell && /^\d/.test(cell.value), `${model}: ${cell?.value}\n${html}`);
+      const direct = await engine.evaluate({ model, dataset: { kind: 'mnist', split: 'test' }, count: 4, seed: 1 });
+      assert.equal(cell.value, direct.bitsPerDim.toPrecision(4), model);
+      const parts = /^L_vlb (\S+) \+ prior (\S+) on 4 test images$/.exec(cell.title);
+      assert.ok(parts, cell.title);
+      assert.ok(Math.abs(Number(parts[1]) + Number(parts[2]) - direct.bitsPerDim) < 2e-3, `${cell.title} adds up to ${direct.bitsPerDim}`);
+      const grid = await get(`${red.base}/iddpm/compare/${model}`);
+      assert.equal(grid.status, 200);
+      assert.deepEqual((({ width, height }) => ({ width, height }))(decodePng(grid.body)), gridSize(16, 4, SIDE));
+    }
+  } finally {
+    await engine.close();
   }
 });
 

@@ -45,26 +45,37 @@ export function tempUserDir(): string {
   return mkdtempSync(join(tmpdir(), 'iddpm-flows-'));
 }
 
+/** The components a test model is trained with (the rest is fixed: cosine T = 100, ε, an 8×8 custom UNet). */
+export interface TinyModel {
+  name: string;
+  loss?: CompletePipeline['loss'];
+  timesteps?: CompletePipeline['timesteps'];
+}
+
 /**
- * Trains an 8×8 custom UNet for two steps on MNIST (the paper's components, T = 100) under `name` in
- * `modelsDir`: enough for the engine to sample it fast. Resolves once its final checkpoint is written.
+ * Trains each model for two steps on MNIST (by default the paper's components: hybrid loss, learned_range) in
+ * one engine on `modelsDir`: enough for the engine to sample and evaluate them fast. Resolves once every final
+ * checkpoint is written.
  */
-export async function trainTinyModel(modelsDir: string, name: string): Promise<void> {
+export async function trainTinyModels(modelsDir: string, models: TinyModel[]): Promise<void> {
   const engine = new EngineClient({ modelsDir, backend: 'wasm' });
-  const pipeline: CompletePipeline = {
+  const pipelineOf = (m: TinyModel): CompletePipeline => ({
     schedule: { kind: 'cosine', steps: 100 },
     noiser: { modelMeanType: 'epsilon' },
-    unet: { model: name, preset: 'custom', config: { imageSize: 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], numHeads: 2 }, modelVarType: 'learned_range', numClasses: null },
-    loss: { kind: 'hybrid', lambda: 0.001 },
-    timesteps: { kind: 'uniform' },
-  };
+    unet: { model: m.name, preset: 'custom', config: { imageSize: 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], numHeads: 2 }, modelVarType: 'learned_range', numClasses: null },
+    loss: m.loss ?? { kind: 'hybrid', lambda: 0.001 },
+    timesteps: m.timesteps ?? { kind: 'uniform' },
+  });
   // The client lets its process exit when no request is in flight; a training run is not one.
   const keepAlive = setInterval(() => undefined, 1000);
   try {
-    const finished = new Promise<TrainEvent>((resolve) => engine.on('train', (ev: TrainEvent) => (ev.type === 'done' || ev.type === 'error') && resolve(ev)));
-    await engine.train(name, pipeline, { dataset: { kind: 'mnist', limit: 32 }, batchSize: 4, maxSteps: 2, checkpointEvery: 0, seed: 1 });
-    const ev = await finished;
-    if (ev.type !== 'done') throw new Error(`training the test model failed: ${ev.type === 'error' ? ev.message : ev.type}`);
+    for (const m of models) {
+      const finished = new Promise<TrainEvent>((resolve) =>
+        engine.on('train', (ev: TrainEvent) => ev.name === m.name && (ev.type === 'done' || ev.type === 'error') && resolve(ev)));
+      await engine.train(m.name, pipelineOf(m), { dataset: { kind: 'mnist', limit: 32 }, batchSize: 4, maxSteps: 2, checkpointEvery: 0, seed: 1 });
+      const ev = await finished;
+      if (ev.type !== 'done') throw new Error(`training the test model ${m.name} failed: ${ev.type === 'error' ? ev.message : ev.type}`);
+    }
   } finally {
     clearInterval(keepAlive);
     await engine.close();
