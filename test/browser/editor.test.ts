@@ -26,6 +26,7 @@ const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ pa
 let nr: NodeRed;
 let context: BrowserContext;
 let page: Page;
+const editorErrors: string[] = [];
 const profile = mkdtempSync(join(tmpdir(), 'iddpm-chromium-'));
 
 before(async () => {
@@ -41,6 +42,11 @@ before(async () => {
     args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   page = context.pages()[0] ?? (await context.newPage());
+  // Node-RED catches what a dialog's script throws and only logs it, leaving a half-built dialog: collect those.
+  page.on('pageerror', (err) => editorErrors.push(err.message));
+  page.on('console', (m) => {
+    if (/oneditprepare|oneditsave|showEditDialog|(Range|Type|Reference|Syntax)Error/.test(m.text())) editorErrors.push(m.text());
+  });
   await page.goto(nr.url);
   await page.locator('.red-ui-palette-node[data-palette-type="iddpm-schedule"]').waitFor({ timeout: 30_000 });
 });
@@ -123,6 +129,25 @@ test('each node: drag onto the canvas, a bad value refused with its explanation,
     await tray.waitFor({ state: 'detached' });
   }
   await shot(page, '03-canvas');
+  assert.deepEqual(editorErrors, [], 'no dialog script failed');
+});
+
+test('the Sampler dialog: evaluate mode shows its dataset settings instead of the sampling ones', async () => {
+  // The label's box: the node's own shape lies over it, so the double-click goes to that spot, as a person's would.
+  const box = (await page.locator('g.red-ui-flow-node-label', { hasText: 'sample msg.model' }).boundingBox())!;
+  await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
+  const tray = page.locator('.red-ui-tray').last();
+  await tray.locator('#dialog-form').waitFor();
+  const visible = (id: string): Promise<boolean> => tray.locator(`#node-input-${id}`).isVisible();
+  assert.deepEqual([await visible('steps'), await visible('dataset'), await visible('perTimestep')], [true, false, false]);
+  await tray.locator('#node-input-mode').selectOption('evaluate');
+  assert.deepEqual([await visible('steps'), await visible('method'), await visible('format'), await visible('dataset'), await visible('split'), await visible('perTimestep')], [false, false, false, true, true, true]);
+  await tray.locator('#node-input-dataset').selectOption('fashion-mnist');
+  await shot(page, '04-sampler-evaluate');
+  await page.locator('#node-dialog-ok').click();
+  await tray.waitFor({ state: 'detached' });
+  await page.locator('g.red-ui-flow-node-label', { hasText: 'bits/dim msg.model' }).waitFor({ timeout: 5000 });
+  assert.deepEqual(editorErrors, []);
 });
 
 test('deploy: every node shows its status on the canvas', async () => {
@@ -143,14 +168,14 @@ test('deploy: every node shows its status on the canvas', async () => {
   await page.locator('#red-ui-header-button-deploy.disabled').waitFor();
   await page.locator('#red-ui-header-shade').waitFor({ state: 'hidden' });
   await page.locator('.red-ui-notification').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
-  await shot(page, '04-deployed');
+  await shot(page, '05-deployed');
 });
 
 test('the help sidebar shows the Trainer help', async () => {
   await page.evaluate(() => (window as unknown as { RED: { sidebar: { help: { show(t: string): void } } } }).RED.sidebar.help.show('iddpm-trainer'));
   const help = page.locator('.red-ui-help');
   await help.getByText('Trains the model described by the pipeline').first().waitFor();
-  await shot(page, '05-help-trainer');
+  await shot(page, '06-help-trainer');
 });
 
 test('Import > Examples lists this package and its flows', async () => {
@@ -166,5 +191,5 @@ test('Import > Examples lists this package and its flows', async () => {
   await folder.waitFor({ timeout: 10_000 });
   await folder.click();
   await examples.getByText('01 Train on MNIST').waitFor({ timeout: 10_000 });
-  await shot(page, '06-import-examples');
+  await shot(page, '07-import-examples');
 });
