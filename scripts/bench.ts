@@ -3,7 +3,9 @@
  * ../shared/anchors measure the reference on PyTorch — a whole training step (importance-sampled t, hybrid
  * loss, backward, Adam, EMA), UNet evaluation, sampling 16 images at 50 respaced steps (mnist), peak RSS and
  * tensors alive after 20 steps. Prints a table; writes JSON to IDDPM_BENCH_JSON when set.
- * IDDPM_BENCH_PRESETS=tiny limits the presets (for a quick look).
+ * IDDPM_BENCH_PRESETS=tiny limits the presets (for a quick look). On wasm the engine's worker threads do the work
+ * (IDDPM_WORKERS, default one per core; 1 = all in this thread). The machine may be shared: besides images per
+ * second of wall time, the figures per CPU-second (all threads of this process) say what the work costs.
  */
 import { writeFileSync } from 'node:fs';
 import { initBackend } from '../engine/backend';
@@ -12,6 +14,10 @@ import { datasetFromImages } from '../engine/data';
 import { Rng } from '../engine/rng';
 import { Trainer, resolveTrainRequest, trainingDiffusion, unetConfigFor } from '../engine/train';
 import type { CompletePipeline } from '../engine/host/protocol';
+import { UNet } from '../engine/unet/model';
+import { resolveUNetConfig } from '../engine/unet/presets';
+import type { SamplingModel } from '../engine/sample/generate';
+import { ParallelGradients, acquirePool, closePool, forwardInWorkers, generateInWorkers, releasePool, shareWeights, workerCount, type WorkerPool } from '../engine/parallel';
 
 const BATCH = 16;
 const STEPS = 20;
@@ -31,8 +37,13 @@ function pipeline(preset: 'tiny' | 'mnist'): CompletePipeline {
 
 const now = (): number => performance.now();
 const peakRssMB = (): number => process.resourceUsage().maxRSS / 1024;
+/** CPU seconds used so far by every thread of this process. */
+const cpuSec = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
 
-async function benchPreset(preset: 'tiny' | 'mnist', backend: string): Promise<Figures> {
+async function benchPreset(preset: 'tiny' | 'mnist', backend: string, pool: WorkerPool | undefined): Promise<Figures> {
   const pipe = pipeline(preset);
   const config = unetConfigFor(pipe.unet);
   // Random images in [-1, 1]: speed does not depend on the pixels, and the bench needs no data files.
@@ -44,32 +55,49 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string): Promise<F
   const { options } = resolveTrainRequest(pipe.unet.model, pipe, { dataset: { kind: 'images', images }, batchSize: BATCH, seed: 1 });
   const diffusion = trainingDiffusion(pipe);
   const trainer = new Trainer({ pipeline: pipe, config, options, diffusion, dataset });
+  if (pool) trainer.useGradientSource(await ParallelGradients.start(pool, trainer));
 
   // Training: every step is a whole step; the first WARMUP are not timed (kernels compile, caches fill).
   let timed = 0;
+  let timedCpu = 0;
   let tensorsAtWarmup = 0;
   for (let s = 0; s < STEPS; s++) {
     if (s === WARMUP) tensorsAtWarmup = tf.memory().numTensors;
     const t0 = now();
-    trainer.runStep();
-    if (s >= WARMUP) timed += now() - t0;
+    const c0 = cpuSec();
+    await trainer.nextStep();
+    if (s >= WARMUP) {
+      timed += now() - t0;
+      timedCpu += cpuSec() - c0;
+    }
   }
   const tensorsAfter20 = tf.memory().numTensors;
   const trainImagesPerSec = (BATCH * (STEPS - WARMUP)) / (timed / 1000);
+  const trainImagesPerCpuSec = (BATCH * (STEPS - WARMUP)) / timedCpu;
 
-  // Evaluation: the UNet's forward pass on a batch of 16 at random t.
+  // Evaluation: the UNet's forward pass on a batch of 16 at random t (split over the threads when there are some).
   const evalReps = preset === 'tiny' ? 10 : 4;
   const x = tf.randomNormal([BATCH, config.imageSize, config.imageSize, config.inChannels]) as tf.Tensor4D;
   const ts = tf.randomUniform([BATCH], 0, 1000);
-  tf.tidy(() => trainer.ema.apply(x, ts as tf.Tensor1D).dataSync());
+  const shape = x.shape as [number, number, number, number];
+  const weights = pool ? shareWeights(trainer.ema) : undefined;
+  const evaluate = async (): Promise<void> => {
+    if (pool && weights) await forwardInWorkers(pool, weights, x.dataSync() as Float32Array, shape, ts.dataSync() as Float32Array);
+    else tf.tidy(() => trainer.ema.apply(x, ts as tf.Tensor1D).dataSync());
+  };
+  await evaluate();
   const e0 = now();
-  for (let r = 0; r < evalReps; r++) tf.tidy(() => trainer.ema.apply(x, ts as tf.Tensor1D).dataSync());
+  const ec0 = cpuSec();
+  for (let r = 0; r < evalReps; r++) await evaluate();
   const evalImagesPerSec = (BATCH * evalReps) / ((now() - e0) / 1000);
+  const evalImagesPerCpuSec = (BATCH * evalReps) / (cpuSec() - ec0);
   tf.dispose([x, ts]);
 
   const figures: Figures = {
     trainImagesPerSec,
+    trainImagesPerCpuSec,
     evalImagesPerSec,
+    evalImagesPerCpuSec,
     peakRssMB: peakRssMB(),
     tensorsAfter20,
     tensorsGrowthAfterWarmup: tensorsAfter20 - tensorsAtWarmup,
@@ -82,32 +110,68 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string): Promise<F
   return figures;
 }
 
-/** Sampling figures come from engine/sample's own bench when it is there (16 images, 50 respaced steps). */
+/**
+ * Sampling 16 images at 50 respaced steps (of T = 1000, cosine, learned_range) from random weights, ancestral
+ * and DDIM, as the engine serves a request (on the threads when there are some); and the time to the first
+ * progress event, what a user waits before anything moves.
+ */
 async function benchSamplingFigures(preset: string): Promise<Figures> {
-  let mod: { benchSampling?: (p: string, o: { count: number; steps: number }) => Promise<Record<string, number>> };
-  try {
-    mod = require('../engine/sample/bench');
-  } catch {
-    return {};
-  }
-  if (!mod.benchSampling) return {};
-  const r = await mod.benchSampling(preset, { count: 16, steps: 50 });
-  return {
-    sample50AncestralImagesPerSec: r.ancestralImagesPerSec,
-    sample50DdimImagesPerSec: r.ddimImagesPerSec,
-    firstProgressMs: r.firstProgressMs,
+  const count = 16;
+  const steps = 50;
+  const config = resolveUNetConfig(preset);
+  const unet = UNet.create(config, 0, { zeroInit: false });
+  const model: SamplingModel = {
+    unet,
+    pipeline: {
+      schedule: { kind: 'cosine', steps: 1000 },
+      noiser: { modelMeanType: 'epsilon', rescaleTimesteps: true },
+      unet: { model: 'bench', preset: 'custom', modelVarType: config.learnSigma ? 'learned_range' : 'fixed_large', numClasses: config.numClasses },
+    },
+    imageSize: config.imageSize,
+    channels: config.inChannels,
+    numClasses: config.numClasses,
   };
+  try {
+    await generateInWorkers(model, { count: 2, steps: 2, seed: 0 }); // warm-up: kernel setup, first allocations
+    const figures: Figures = {};
+    for (const method of ['ancestral', 'ddim'] as const) {
+      const start = now();
+      const c0 = cpuSec();
+      let first = NaN;
+      await generateInWorkers(model, { count, batchSize: count, steps, method, seed: 1, progressEvery: 1 }, {
+        onProgress: () => { if (Number.isNaN(first)) first = now() - start; },
+      });
+      const name = method === 'ancestral' ? 'Ancestral' : 'Ddim';
+      figures[`sample50${name}ImagesPerSec`] = count / ((now() - start) / 1000);
+      figures[`sample50${name}ImagesPerCpuSec`] = count / (cpuSec() - c0);
+      if (method === 'ancestral') figures.firstProgressMs = first;
+    }
+    return figures;
+  } finally {
+    unet.dispose();
+  }
 }
 
 async function main(): Promise<void> {
   const info = await initBackend();
   if (info.fellBack) console.error(`warning: running on ${info.name}; skipped: ${info.skipped.join('; ')}`);
   const presets = (process.env.IDDPM_BENCH_PRESETS ?? 'tiny,mnist').split(',').map((s) => s.trim()) as Array<'tiny' | 'mnist'>;
-  const result: { backend: string; batch: number; presets: Record<string, Figures> } = { backend: info.name, batch: BATCH, presets: {} };
-  for (const p of presets) result.presets[p] = await benchPreset(p, info.name);
+  const threads = workerCount(info.name);
+  const pool = threads > 1 ? acquirePool(threads) : undefined;
+  const result: { backend: string; workers: number; batch: number; presets: Record<string, Figures> } = { backend: info.name, workers: threads, batch: BATCH, presets: {} };
+  try {
+    for (const p of presets) result.presets[p] = await benchPreset(p, info.name, pool);
+  } finally {
+    if (pool) releasePool(pool);
+    await closePool();
+  }
 
-  const cols = ['trainImagesPerSec', 'evalImagesPerSec', 'sample50AncestralImagesPerSec', 'sample50DdimImagesPerSec', 'firstProgressMs', 'peakRssMB', 'tensorsAfter20', 'tensorsGrowthAfterWarmup'];
-  console.log(`backend: ${info.name}, batch ${BATCH}`);
+  const cols = [
+    'trainImagesPerSec', 'trainImagesPerCpuSec', 'evalImagesPerSec', 'evalImagesPerCpuSec', 'sample50AncestralImagesPerSec',
+    'sample50AncestralImagesPerCpuSec', 'sample50DdimImagesPerSec', 'sample50DdimImagesPerCpuSec', 'firstProgressMs', 'peakRssMB',
+    'tensorsAfter20', 'tensorsGrowthAfterWarmup',
+  ];
+  console.log(`backend: ${info.name}, worker threads ${threads}, batch ${BATCH}`);
   console.log('figure'.padEnd(32) + presets.map((p) => p.padStart(12)).join(''));
   for (const c of cols) {
     if (!presets.some((p) => result.presets[p][c] !== undefined)) continue;
