@@ -45,6 +45,11 @@ export interface GenerateOptions {
   progressEvery?: number;
   /** Keep x_t and x̂₀ every k steps (0 = never). */
   framesEvery?: number;
+  /**
+   * Index of the first image within the whole request (default 0): a worker thread generating images
+   * [first, first + count) of a request draws exactly what generate() of the whole request draws for them.
+   */
+  firstImage?: number;
 }
 
 export interface GenerateHooks {
@@ -78,6 +83,7 @@ interface CheckedOptions {
   seed: number;
   progressEvery: number;
   framesEvery: number;
+  firstImage: number;
 }
 
 function checkCount(name: string, v: unknown, min: number): number {
@@ -102,6 +108,7 @@ export function checkGenerateOptions(opts: GenerateOptions): CheckedOptions {
     seed,
     progressEvery: checkCount('progressEvery', opts.progressEvery ?? 0, 0),
     framesEvery: checkCount('framesEvery', opts.framesEvery ?? 0, 0),
+    firstImage: checkCount('firstImage', opts.firstImage ?? 0, 0),
   };
 }
 
@@ -172,7 +179,7 @@ async function sampleBatch(b: number, ctx: BatchContext): Promise<Float32Array> 
   const { o, diffusion, shape } = ctx;
   const start = b * o.batchSize;
   const n = Math.min(o.batchSize, o.count - start);
-  const rngs = Array.from({ length: n }, (_, i) => ctx.root.fork(`image:${start + i}`));
+  const rngs = Array.from({ length: n }, (_, i) => ctx.root.fork(`image:${o.firstImage + start + i}`));
   const labels = ctx.classes ? tf.tensor1d(ctx.classes.slice(start, start + n), 'int32') : undefined;
   const xT = drawBatch(rngs, shape);
   try {
