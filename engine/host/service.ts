@@ -11,6 +11,7 @@ import { createDiffusion } from '../diffusion';
 import { createDataset } from '../data';
 import { ModelStore, TrainingJob, datasetSpecFor } from '../train';
 import { generateInWorkers } from '../parallel/sample';
+import { closePool } from '../parallel/pool';
 import { samplesToResult } from '../sample/result';
 import { evaluateBpd } from '../sample/bpd';
 import { ModelCache } from './models';
@@ -260,6 +261,7 @@ export class EngineService {
     }));
     await this.sampleChain;
     this.models.clear();
+    await closePool();
     return { stopped: active.map(([n]) => n) };
   }
 }
