@@ -116,6 +116,9 @@ export default function (RED: Red): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const engine = engineFor(RED);
+    /** Sampling requests in flight: closing the node (redeploy, removal) withdraws them from the engine. */
+    const inFlight = new Set<AbortController>();
+    let closed = false;
     showReady(node, config.model ? t('status.idle', { model: config.model }) : t('status.idleNoModel'));
 
     async function checkAgainstModel(msg: NodeMessage, model: string): Promise<void> {
@@ -131,14 +134,16 @@ export default function (RED: Red): void {
       await checkAgainstModel(msg, request.model);
       showBusy(node, t('status.starting', { model: request.model }));
       let last = 0;
+      const withdraw = new AbortController();
+      inFlight.add(withdraw);
       const result = await engine.sample(request, (p) => {
         const now = Date.now();
-        if (now - last < STATUS_EVERY_MS) return;
+        if (closed || now - last < STATUS_EVERY_MS) return;
         last = now;
         // p.batch is the engine's 0-based batch index.
         showBusy(node, t('status.progress', { step: p.step, total: p.total, batch: p.batch + 1, batches: p.batches }));
-      });
-      showReady(node, t('status.done', { count: request.count, seconds: result.seconds.toFixed(1), backend: result.backend }));
+      }, withdraw.signal).finally(() => inFlight.delete(withdraw));
+      if (!closed) showReady(node, t('status.done', { count: request.count, seconds: result.seconds.toFixed(1), backend: result.backend }));
       msg.payload = payloadOf(result);
       msg.sample = { model: request.model, count: request.count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend };
       if (result.format === 'grid') msg.headers = { ...(msg.headers as object | undefined), 'content-type': 'image/png' };
@@ -149,7 +154,7 @@ export default function (RED: Red): void {
       await checkAgainstModel(msg, request.model);
       showBusy(node, t('status.evaluating', { model: request.model, count: request.count }));
       const result: EvaluateResult = await engine.evaluate(request);
-      showReady(node, t('status.evaluated', { bpd: result.bitsPerDim.toFixed(3), count: result.count, seconds: result.seconds.toFixed(1) }));
+      if (!closed) showReady(node, t('status.evaluated', { bpd: result.bitsPerDim.toFixed(3), count: result.count, seconds: result.seconds.toFixed(1) }));
       msg.payload = result;
       msg.evaluation = { model: request.model, dataset: request.dataset };
     }
@@ -158,11 +163,20 @@ export default function (RED: Red): void {
       try {
         if (modeOf(config, msg) === 'evaluate') await evaluate(msg);
         else await generate(msg);
-        send(msg);
+        // A closed node (redeployed, removed) sends nothing more.
+        if (!closed) send(msg);
         done();
       } catch (err) {
-        fail(node, err, msg, done);
+        // A request withdrawn because the node closed is no failure of the message.
+        if (closed) done();
+        else fail(node, err, msg, done);
       }
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closed = true;
+      for (const request of inFlight) request.abort();
+      done();
     });
   });
 }

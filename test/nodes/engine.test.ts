@@ -141,6 +141,32 @@ test('Sampler returns a PNG grid of the right size from the model name alone, an
   assert.match(await nextError(() => node('n1').receive({ count: 1000 })), /^msg\.count: must be between 1 and 256/);
 });
 
+test('closing a Sampler mid-request withdraws it from the engine: nothing is sent, the next request does not wait', async () => {
+  await helper.load(ALL_NODES, [
+    { id: 'f1', type: 'tab' },
+    // All 1000 steps for 16 images: far longer than the test waits.
+    { id: 'n1', type: 'iddpm-sampler', z: 'f1', model: 'flow-tiny', count: 16, steps: '', method: 'ancestral', eta: 0, class: '', seed: 1, format: 'grid', columns: 0, wires: [['out']] },
+    { id: 'out', type: 'helper', z: 'f1' },
+    ...catcher(),
+  ]);
+  const after: unknown[] = [];
+  node('out').on('input', ((m: NodeMessage) => after.push(m)) as never);
+  node('caught').on('input', ((m: NodeMessage) => after.push(m.error)) as never);
+  node('n1').receive({ payload: 'go' });
+  for (const until = Date.now() + 30_000; !statuses('n1').some((st) => /^sampling \d+\/1000 /.test(st.text ?? '')); await new Promise((r) => setTimeout(r, 50))) {
+    assert.ok(Date.now() < until, `no sampling progress: ${JSON.stringify(statuses('n1'))}`);
+  }
+  await helper.unload();
+  // Sampling requests run one at a time: this one starts only once the withdrawn one has stopped.
+  let timer: NodeJS.Timeout | undefined;
+  const next = await Promise.race([
+    engine.sample({ model: 'flow-tiny', count: 1, steps: 2, format: 'raw' }),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the next request waited 10 s: the withdrawn one still runs')), 10_000))),
+  ]).finally(() => clearTimeout(timer));
+  assert.deepEqual(next.raw?.shape, [1, 32, 32, 1]);
+  assert.deepEqual(after, [], 'a closed Sampler sends nothing, and its withdrawn request is no error');
+});
+
 test('swapping each component changes what the engine runs', async () => {
   await helper.load(ALL_NODES, trainingFlow({ model: 'swap-a', ...SMALL }, { maxSteps: 1 }));
   let done = collectUntilDone();
