@@ -72,7 +72,8 @@ export async function trainTinyModels(modelsDir: string, models: TinyModel[]): P
     for (const m of models) {
       const finished = new Promise<TrainEvent>((resolve) =>
         engine.on('train', (ev: TrainEvent) => ev.name === m.name && (ev.type === 'done' || ev.type === 'error') && resolve(ev)));
-      await engine.train(m.name, pipelineOf(m), { dataset: { kind: 'mnist', limit: 32 }, batchSize: 4, maxSteps: 2, checkpointEvery: 0, seed: 1 });
+      // resume: false — the user dir may already hold the shipped demo model (32×32); the test's own small one replaces it.
+      await engine.train(m.name, pipelineOf(m), { dataset: { kind: 'mnist', limit: 32 }, batchSize: 4, maxSteps: 2, checkpointEvery: 0, seed: 1, resume: false });
       const ev = await finished;
       if (ev.type !== 'done') throw new Error(`training the test model ${m.name} failed: ${ev.type === 'error' ? ev.message : ev.type}`);
     }
