@@ -273,14 +273,17 @@ export class GaussianDiffusion {
   }
 
   /**
-   * `_vb_terms_bpd` (with clip_denoised = false, as in training): the term L_t of the variational bound in bits
+   * `_vb_terms_bpd(clip_denoised)` (false by default, as in training): the term L_t of the variational bound in bits
    * per dimension, [N]. For t > 0 KL(q(x_{t−1}|x_t,x_0) ‖ p_θ(x_{t−1}|x_t)); for t = 0 the decoder NLL
    * −log p_θ(x_0|x_1) under the discretised Gaussian. Both are computed and chosen per example.
    */
-  vbTermsBpd(modelOutput: tf.Tensor, x0: tf.Tensor, xt: tf.Tensor, t: tf.Tensor1D): { output: tf.Tensor1D; predXstart: tf.Tensor } {
+  vbTermsBpd(
+    modelOutput: tf.Tensor, x0: tf.Tensor, xt: tf.Tensor, t: tf.Tensor1D, opts: { clipDenoised?: boolean } = {},
+  ): { output: tf.Tensor1D; predXstart: tf.Tensor } {
     return tf.tidy(() => {
       const truth = this.qPosteriorMeanVariance(x0, xt, t);
-      const model = this.pMeanVariance(modelOutput, xt, t, { clipDenoised: false });
+      // Training uses the unclipped x̂₀ (the reference's default); calc_bpd_loop evaluates with clipping.
+      const model = this.pMeanVariance(modelOutput, xt, t, { clipDenoised: opts.clipDenoised ?? false });
       const kl = meanFlat(normalKl(truth.mean, truth.logVarianceClipped, model.mean, model.logVariance)).div(LN2);
       const decoderNll = meanFlat(
         tf.neg(discretizedGaussianLogLikelihood(x0, model.mean, model.logVariance.mul(0.5))),

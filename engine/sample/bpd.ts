@@ -13,12 +13,11 @@ import { tf } from '../tf';
 import { Rng } from '../rng';
 import type { Dataset } from '../data';
 import type { EvaluateResult } from '../host/protocol';
-import { GaussianDiffusion, discretizedGaussianLogLikelihood, meanFlat, normalKl } from '../diffusion';
+import { GaussianDiffusion, meanFlat } from '../diffusion';
 import { SamplingCancelledError } from './loop';
 import { SamplerUNet, SamplingModel } from './generate';
 import { samplingDiffusion } from './process';
 
-const LN2 = Math.log(2);
 
 export interface BpdOptions {
   /** Clip x̂₀ to [−1, 1] inside the bound (the reference's calc_bpd_loop default: true). */
@@ -45,23 +44,6 @@ export interface BpdTerms {
   mse: Float64Array;
 }
 
-/**
- * `_vb_terms_bpd(clip_denoised)`: L_t in bits/dim, [N]. The process's own `vbTermsBpd` is the training form
- * (clip_denoised = false); evaluation clips x̂₀ by default as calc_bpd_loop does, which changes the model mean.
- */
-export function vbTermsBpd(
-  diffusion: GaussianDiffusion, modelOutput: tf.Tensor, x0: tf.Tensor, xt: tf.Tensor, t: tf.Tensor1D, clipDenoised: boolean,
-): { output: tf.Tensor1D; predXstart: tf.Tensor } {
-  if (!clipDenoised) return diffusion.vbTermsBpd(modelOutput, x0, xt, t);
-  return tf.tidy(() => {
-    const truth = diffusion.qPosteriorMeanVariance(x0, xt, t);
-    const model = diffusion.pMeanVariance(modelOutput, xt, t, { clipDenoised: true });
-    const kl = meanFlat(normalKl(truth.mean, truth.logVarianceClipped, model.mean, model.logVariance)).div(LN2);
-    const nll = meanFlat(tf.neg(discretizedGaussianLogLikelihood(x0, model.mean, model.logVariance.mul(0.5)))).div(LN2);
-    return { output: tf.where(tf.equal(t, 0), nll, kl) as tf.Tensor1D, predXstart: model.predXstart };
-  });
-}
-
 /** One forward pass over a packed chunk of (image, t) pairs: returns vb, x̂₀ mse and ε mse per pair. */
 function bpdChunk(
   diffusion: GaussianDiffusion, unet: SamplerUNet, x0: tf.Tensor4D, images: number[], ts: number[], noise: Float32Array,
@@ -75,7 +57,7 @@ function bpdChunk(
     const xt = diffusion.qSample(x0rows, t, eps) as tf.Tensor4D;
     const y = labels ? tf.tensor1d(images.map((i) => labels[i]), 'int32') : undefined;
     const out = unet.apply(xt, diffusion.scaleTimesteps(t), y, { training: false });
-    const { output, predXstart } = vbTermsBpd(diffusion, out, x0rows, xt, t, clip);
+    const { output, predXstart } = diffusion.vbTermsBpd(out, x0rows, xt, t, { clipDenoised: clip });
     const xstartMse = meanFlat(tf.squaredDifference(predXstart, x0rows));
     const mse = meanFlat(tf.squaredDifference(diffusion.predictEpsFromXstart(xt, t, predXstart), eps));
     return [output, xstartMse, mse].map((v) => v.dataSync() as Float32Array) as [Float32Array, Float32Array, Float32Array];
