@@ -8,11 +8,13 @@
  *   - filter gradient  = ONE Conv2D of xᵀ with dyᵀ as the kernel, dilation = stride;
  *   - input gradient   = Conv2D of the zero-dilated dy with the flipped, in/out-swapped filter;
  *   - batched matmul   = explicit transposes, then one XNNPACK matmul per batch entry on views of wasm memory.
+ * It also adds the fused GroupNorm kernels of wasm-groupnorm.ts (new kernel names, used by engine/ops/groupnorm.ts).
  * Only the 'wasm' backend is touched; 'cpu' and 'tensorflow' keep their own kernels.
  */
 import { tf } from '../tf';
 import { unsortedSegmentSum } from './wasm-segment';
 import { makeIdentity, makeSlice, makeSplitV, makeTranspose, makeUnpack } from './wasm-layout';
+import { groupNormKernels } from './wasm-groupnorm';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
@@ -252,6 +254,7 @@ const replacements = (identity = makeIdentity(stockKernel('Identity'))): Record<
   Slice: makeSlice(stockKernel('Slice')),
   SplitV: makeSplitV(stockKernel<MultiKernel>('SplitV')),
   Unpack: makeUnpack(stockKernel<MultiKernel>('Unpack')),
+  ...groupNormKernels,
 });
 
 let registered = false;

@@ -6,9 +6,12 @@
  * `groupNorm` has a hand-written backward (tf.customGrad) that keeps only the normalised x̂ and the per-group
  * 1/σ, instead of every intermediate of the plain-op graph; on wasm forward + backward is 2-3x faster
  * ([8,32,32,64], 32 groups: 53 → 18 ms; with scale-shift and SiLU: 57 → 19-28 ms).
+ * On wasm both passes are single kernels (engine/backend/wasm-groupnorm.ts: two loops over memory each);
+ * elsewhere they are composed of tf ops.
  * `groupNormPlain` is the same function over plain ops, the reference it is tested against.
  */
 import { tf } from '../tf';
+import { GROUP_NORM, GROUP_NORM_GRAD } from '../backend/wasm-groupnorm';
 
 export interface GroupNormOptions {
   groups?: number;
@@ -75,7 +78,8 @@ function affine(gamma: tf.Tensor, beta: tf.Tensor, scale: tf.Tensor | undefined,
  * reductions S = Σ_hw dy₂, P = Σ_hw dy₂·x̂ (per example and channel):
  *   dshift = S, dscale = γ·P + β·S, dγ = Σ_n a·P, dβ = Σ_n a·S  (a = 1 + scale),
  *   dx = (1/σ)·(dy₂·A − mean_g(dy₂·A) − x̂·mean_g(dy₂·A·x̂)), the group means coming from S and P.
- * y₂ is recomputed from x̂ in the backward, so only x̂ and 1/σ are kept between the passes.
+ * y₂ is recomputed from x̂ in the backward, so only x̂ and 1/σ are kept between the passes (the wasm kernels
+ * keep x, μ, 1/σ and, before a SiLU, y₂).
  */
 export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, opts: GroupNormOptions = {}): tf.Tensor4D {
   const groups = opts.groups ?? 32;
@@ -87,6 +91,7 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   /** Names for [γ, β, scale?, shift?]. */
   const parts = (ps: tf.Tensor[]) => ({ g: ps[0], b: ps[1], sc: scale ? ps[2] : undefined, sh: shift ? ps[ps.length - 1] : undefined });
 
+  if (hasFusedKernels()) return groupNormFused(x, gamma, beta, groups, eps, opts);
   const forward = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [xx, ...params] = args as tf.Tensor[];
@@ -116,6 +121,44 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
       const m1 = perChannel(groupSum(aGamma.mul(S), n, groups, c).div(count), n, groups, c);
       const m2 = perChannel(groupSum(aGamma.mul(P), n, groups, c).div(count), n, groups, c);
       const dx = dy2.mul(A).sub(m1).sub(xh.mul(m2)).mul(rs);
+      const grads = [dx, a.mul(P).sum(0), a.mul(S).sum(0)];
+      if (scale) grads.push(P.mul(g).add(S.mul(b)));
+      if (shift) grads.push(S);
+      return grads;
+    };
+    return { value, gradFunc };
+  });
+  return forward(...inputs) as tf.Tensor4D;
+}
+
+/** Whether the active backend has the single-kernel GroupNorm (wasm, after engine/backend registered it). */
+function hasFusedKernels(): boolean {
+  const backend = tf.getBackend();
+  return tf.getKernel(GROUP_NORM, backend) !== undefined && tf.getKernel(GROUP_NORM_GRAD, backend) !== undefined;
+}
+
+/** `groupNorm` through the IddpmGroupNorm / IddpmGroupNormGrad kernels; the same gradients for γ, β, scale, shift. */
+function groupNormFused(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, eps: number, opts: GroupNormOptions): tf.Tensor4D {
+  const [n, , , c] = x.shape;
+  const { scale, shift, silu } = opts;
+  const inputs: tf.Tensor[] = [x, gamma, beta, ...(scale ? [scale] : []), ...(shift ? [shift] : [])];
+  const parts = (ps: tf.Tensor[]) => ({ g: ps[0], b: ps[1], sc: scale ? ps[2] : undefined, sh: shift ? ps[ps.length - 1] : undefined });
+  const forward = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const [xx, ...params] = args as tf.Tensor[];
+    const p = parts(params);
+    const { coefA, coefB } = affine(p.g, p.b, p.sc, p.sh, n, c);
+    const [y2, mean, rstd] = tf.engine().runKernel(GROUP_NORM, { x: xx, a: coefA.reshape([n, c]), b: coefB.reshape([n, c]) }, { groups, eps }) as tf.Tensor[];
+    save([xx, mean, rstd, y2, ...params]); // y₂ only for the SiLU's derivative
+    const value = silu ? y2.mul(tf.sigmoid(y2)) : y2;
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+      const [xs, mu, rs, y2s, ...ps] = saved;
+      const { g, b, sc } = parts(ps);
+      const { a, coefA: A } = affine(g, b, sc, undefined, n, c);
+      // silu'(y) = s·(1 + y·(1 − s)), s = sigmoid(y): same-shape ops, which wasm runs with SIMD.
+      const s = silu ? tf.sigmoid(y2s) : undefined;
+      const dy2 = s ? dy.mul(s.mul(y2s.mul(s.neg().add(1)).add(1))) : dy;
+      const [dx, S, P] = tf.engine().runKernel(GROUP_NORM_GRAD, { dy: dy2, x: xs, mean: mu, rstd: rs, a: A.reshape([n, c]) }, { groups }) as tf.Tensor[];
       const grads = [dx, a.mul(P).sum(0), a.mul(S).sum(0)];
       if (scale) grads.push(P.mul(g).add(S.mul(b)));
       if (shift) grads.push(S);

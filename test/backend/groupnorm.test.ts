@@ -108,3 +108,25 @@ test('fused groupNorm keeps no tensors after the step', async () => {
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, g, b, sc]);
 });
+
+test('wasm: a large mean does not cancel the variance (moments about each group\'s first value)', async () => {
+  await tf.setBackend('wasm');
+  const [n, h, w, c, groups] = [2, 4, 4, 8, 2];
+  const data = Float32Array.from({ length: n * h * w * c }, (_, i) => 1000 + 0.01 * Math.sin(i * 1.7));
+  const x = tf.tensor4d(data, [n, h, w, c]);
+  const y = tf.tidy(() => groupNorm(x, tf.ones([c]) as tf.Tensor1D, tf.zeros([c]) as tf.Tensor1D, { groups }).dataSync() as Float32Array);
+    const cg = c / groups;
+  let maxErr = 0;
+  for (let ni = 0; ni < n; ni++) {
+    for (let g = 0; g < groups; g++) {
+      const idx: number[] = [];
+      for (let p = 0; p < h * w; p++) for (let k = 0; k < cg; k++) idx.push((ni * h * w + p) * c + g * cg + k);
+      const mean = idx.reduce((s, i) => s + data[i], 0) / idx.length;
+      const variance = idx.reduce((s, i) => s + (data[i] - mean) ** 2, 0) / idx.length;
+      for (const i of idx) maxErr = Math.max(maxErr, Math.abs(y[i] - (data[i] - mean) / Math.sqrt(variance + 1e-5)));
+    }
+  }
+  // The same float32 inputs in float64: a float32 E[x²] − μ² would lose every digit here (σ²/μ² = 1e-10).
+  assert.ok(maxErr < 1e-5, `max error ${maxErr}`);
+  x.dispose();
+});
