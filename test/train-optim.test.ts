@@ -8,7 +8,8 @@ import { tf } from '../engine/tf';
 import { initBackend } from '../engine/backend';
 import { Adam } from '../engine/optim/adam';
 import { updateEma } from '../engine/optim/ema';
-import { clipByGlobalNorm, globalNorm } from '../engine/optim/clip';
+import { clipCoefficient, globalNorm } from '../engine/optim/clip';
+import { flattenGradients } from '../engine/optim/adam';
 import { MetricsWindow, summarizeImportance } from '../engine/train/metrics';
 import { Rng } from '../engine/rng';
 import { UNet } from '../engine/unet/model';
@@ -102,14 +103,37 @@ test('EMA: ema = rate·ema + (1 − rate)·param', async () => {
 test('global gradient norm and clip_grad_norm_', async () => {
   await initBackend('wasm');
   const g = [tf.tensor1d([3, 0]), undefined, tf.tensor2d([[0, 4]])];
-  const norm = globalNorm(g);
+  const flat = flattenGradients(g, [tf.zeros([2]), tf.zeros([3]), tf.zeros([1, 2])]);
+  assert.deepEqual(Array.from(flat.dataSync()), [3, 0, 0, 0, 0, 0, 4]);
+  const norm = globalNorm(flat);
   assert.ok(Math.abs(norm - 5) < 1e-6);
-  const clipped = clipByGlobalNorm(g, norm, 1);
-  assert.ok(Math.abs(globalNorm(clipped) - 5 / (5 + 1e-6)) < 1e-6);
-  assert.equal(clipped[1], undefined);
-  const same = clipByGlobalNorm(clipped, 1, 10);
-  assert.equal(same, clipped, 'no clipping below the threshold');
-  for (const t of clipped) t?.dispose();
+  assert.ok(Math.abs(clipCoefficient(norm, 1) - 1 / (5 + 1e-6)) < 1e-9);
+  assert.equal(clipCoefficient(norm, 10), 1, 'no clipping below the threshold');
+  tf.dispose([flat, ...g.filter((t): t is tf.Tensor => !!t)]);
+});
+
+test('Adam skips a parameter without a gradient, moments included', async () => {
+  await initBackend('wasm');
+  const a = tf.variable(tf.tensor1d([1, 2, 3]));
+  const b = tf.variable(tf.tensor1d([4, 5]));
+  const alone = tf.variable(tf.tensor1d([1, 2, 3]));
+  const adam = new Adam([a, b], { lr: 0.1 });
+  const ref = new Adam([alone], { lr: 0.1 });
+  const steps = [[0.5, -1, 2], [1, 1, -0.25], [0.1, 0.2, 0.3]];
+  steps.forEach((g, k) => tf.tidy(() => {
+    adam.applyGradients([tf.tensor1d(g), k === 1 ? tf.tensor1d([1, -1]) : undefined]);
+    ref.applyGradients([tf.tensor1d(g)]);
+  }));
+  assert.deepEqual(Array.from(a.dataSync()), Array.from(alone.dataSync()));
+  // b moved once, at the optimizer's step 2 (its bias corrections): by lr/(1−β1²) · m / (√v/√(1−β2²) + ε).
+  const move = (0.1 / (1 - 0.9 ** 2)) * (0.1 / (Math.sqrt(0.001) / Math.sqrt(1 - 0.999 ** 2) + 1e-8));
+  const got = Array.from(b.dataSync());
+  assert.ok(Math.abs(got[0] - (4 - move)) < 1e-5 && Math.abs(got[1] - (5 + move)) < 1e-5, `${got} vs move ${move}`);
+  const state = adam.getState();
+  assert.deepEqual(Array.from(state.expAvg[1]), [Math.fround(0.1), Math.fround(-0.1)]);
+  adam.dispose();
+  ref.dispose();
+  tf.dispose([a, b, alone]);
 });
 
 test('metrics: weighted losses by timestep quartile, like the reference logger', () => {

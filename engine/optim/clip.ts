@@ -1,24 +1,18 @@
 /**
- * The global gradient norm ‖g‖ = √Σ g² over every parameter (the reference logs it as `grad_norm`) and
- * torch's `clip_grad_norm_`: scale all gradients by min(1, maxNorm / (‖g‖ + 1e-6)).
+ * The global gradient norm ‖g‖ = √Σ g² over every parameter (the reference logs it as `grad_norm`) and the
+ * coefficient of torch's `clip_grad_norm_`, min(1, maxNorm / (‖g‖ + 1e-6)), on all gradients concatenated.
  */
 import { tf } from '../tf';
 
-export function globalNorm(grads: Array<tf.Tensor | undefined>): number {
-  const sq = tf.tidy(() => tf.addN(grads.filter((g): g is tf.Tensor => !!g).map((g) => g.square().sum())));
+export function globalNorm(flat: tf.Tensor): number {
+  const sq = tf.tidy(() => flat.square().sum());
   const value = Math.sqrt(sq.dataSync()[0]);
   sq.dispose();
   return value;
 }
 
-/** Returns new gradients (the inputs are disposed) scaled so their global norm is at most `maxNorm`. */
-export function clipByGlobalNorm(grads: Array<tf.Tensor | undefined>, norm: number, maxNorm: number): Array<tf.Tensor | undefined> {
+/** What clip_grad_norm_ multiplies the gradients by: 1 when ‖g‖ is within `maxNorm`. */
+export function clipCoefficient(norm: number, maxNorm: number): number {
   const coef = maxNorm / (norm + 1e-6);
-  if (!(coef < 1)) return grads;
-  return grads.map((g) => {
-    if (!g) return g;
-    const scaled = g.mul(coef);
-    g.dispose();
-    return scaled;
-  });
+  return coef < 1 ? coef : 1;
 }

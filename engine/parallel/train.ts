@@ -33,18 +33,26 @@ export function planShards(B: number, workers: number, microbatchFor: (size: num
   return shards;
 }
 
-/** Σ over shards, in shard order, of the gradients they report (a parameter no shard reaches stays undefined). */
-function sumShardGradients(views: Float32Array[][], replies: ShardReply[]): Array<Float32Array | undefined> {
-  return views[0].map((_, i) => {
-    let sum: Float32Array | undefined;
+/**
+ * Σ over shards, in shard order, of the gradients they report, as one flat array in parameter order (zeros
+ * where no shard reaches a parameter), and which parameters have a gradient.
+ */
+function sumShardGradients(views: Float32Array[][], replies: ShardReply[], total: number): { sum: Float32Array; hasGrad: boolean[] } {
+  const sum = new Float32Array(total);
+  let offset = 0;
+  const hasGrad = views[0].map((view, i) => {
+    let any = false;
     replies.forEach((r, k) => {
       if (!r.hasGrad[i]) return;
       const g = views[k][i];
-      if (!sum) sum = Float32Array.from(g);
-      else for (let j = 0; j < g.length; j++) sum[j] += g[j];
+      if (!any) sum.set(g, offset);
+      else for (let j = 0, o = offset; j < g.length; j++, o++) sum[o] += g[j];
+      any = true;
     });
-    return sum;
+    offset += view.length;
+    return any;
   });
+  return { sum, hasGrad };
 }
 
 export class ParallelGradients implements GradientSource {
@@ -103,13 +111,12 @@ export class ParallelGradients implements GradientSource {
       for (const key of ['loss', 'mse', 'vb'] as const) losses[key].set(r.losses[key].subarray(start, end), start);
       objective += r.objective;
     });
-    const vars = this.trainer.unet.trainableVariables();
-    const grads = sumShardGradients(this.gradViews, replies).map((g, i) => (g ? tf.tensor(g, vars[i].shape, 'float32') : undefined));
+    const { sum, hasGrad } = sumShardGradients(this.gradViews, replies, this.weightViews.reduce((n, v) => n + v.length, 0));
     return {
       objective,
       losses,
       seen: { mse: replies.some((r) => r.seen.mse), vb: replies.some((r) => r.seen.vb) },
-      grads,
+      grads: { flat: tf.tensor1d(sum), hasGrad },
     };
   }
 

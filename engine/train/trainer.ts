@@ -14,8 +14,9 @@ import type { UNetConfig } from '../unet/config';
 import type { CompletePipeline } from '../host/protocol';
 import type { SafeTensor } from '../safetensors';
 import { Adam } from '../optim/adam';
+import { flattenGradients } from '../optim/adam';
 import { updateEma } from '../optim/ema';
-import { clipByGlobalNorm, globalNorm } from '../optim/clip';
+import { clipCoefficient, globalNorm } from '../optim/clip';
 import { autoMicrobatch } from './microbatch';
 import { summarizeImportance, type ImportanceSummary, type StepLosses } from './metrics';
 import type { ResolvedTrainOptions } from './pipeline';
@@ -75,8 +76,17 @@ export interface BatchGradients {
   /** Per-example terms, B long; only the images computed are filled in. */
   losses: Required<StepLosses>;
   seen: { mse: boolean; vb: boolean };
-  /** In parameter order; undefined where the objective does not reach a parameter. The receiver disposes them. */
-  grads: Array<tf.Tensor | undefined>;
+  /**
+   * In parameter order, undefined where the objective does not reach a parameter; or all of them already
+   * concatenated (data-parallel sums arrive so). The receiver disposes them.
+   */
+  grads: Array<tf.Tensor | undefined> | FlatGradients;
+}
+
+/** Every parameter's gradient concatenated in parameter order (zeros where `hasGrad` is false). */
+export interface FlatGradients {
+  flat: tf.Tensor1D;
+  hasGrad: boolean[];
 }
 
 /** Computes a step's gradients elsewhere (engine/parallel runs them on worker threads). */
@@ -110,7 +120,7 @@ export interface Shard {
  * forward_backward over one shard of a batch: each microbatch adds the gradient of Σ loss·w / B (B the whole
  * batch), accumulated in microbatch order, so shards computed apart sum to the whole batch's gradient.
  */
-export function shardGradients(ctx: ShardContext, batch: StepBatch, shard: Shard): BatchGradients {
+export function shardGradients(ctx: ShardContext, batch: StepBatch, shard: Shard): BatchGradients & { grads: Array<tf.Tensor | undefined> } {
   const { unet, params, diffusion, config, seed, batchSize: B } = ctx;
   const { x, y, t, weights, noise } = batch;
   const per = x.length / B;
@@ -244,13 +254,14 @@ export class Trainer {
   /** optimize_normal: refuses non-finite steps, clips, applies Adam, updates the EMA and the timestep sampler. */
   private applyGradients(batch: StepBatch, result: BatchGradients): StepResult {
     const { options } = this.parts;
-    const { objective, losses, seen } = result;
-    let grads = result.grads;
+    const { objective, losses, seen, grads } = result;
+    const { flat, hasGrad } = Array.isArray(grads) ? { flat: flattenGradients(grads, this.params), hasGrad: grads.map((g) => !!g) } : grads;
+    if (Array.isArray(grads)) for (const g of grads) g?.dispose();
     try {
-      const gradNorm = globalNorm(grads);
+      const gradNorm = globalNorm(flat);
       if (!Number.isFinite(objective) || !Number.isFinite(gradNorm)) throw new NonFiniteLossError(batch.step + 1, objective, gradNorm);
-      if (options.gradClip > 0) grads = clipByGlobalNorm(grads, gradNorm, options.gradClip);
-      this.adam.applyGradients(grads);
+      const coef = options.gradClip > 0 ? clipCoefficient(gradNorm, options.gradClip) : 1;
+      tf.tidy(() => this.adam.applyFlat(coef < 1 ? flat.mul(coef) : flat, hasGrad));
       updateEma(this.ema.trainableVariables(), this.params, options.emaRate);
       this.timestepSampler.updateWithAllLosses(batch.t, losses.loss);
       this.step += 1;
@@ -259,7 +270,7 @@ export class Trainer {
         losses: { loss: losses.loss, ...(seen.mse ? { mse: losses.mse } : {}), ...(seen.vb ? { vb: losses.vb } : {}) },
       };
     } finally {
-      for (const g of grads) g?.dispose();
+      flat.dispose();
     }
   }
 
