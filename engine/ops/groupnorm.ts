@@ -133,7 +133,6 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
 
 /** Whether the active backend has the single-kernel GroupNorm (wasm, after engine/backend registered it). */
 function hasFusedKernels(): boolean {
-  if (process.env.VARIANT === "plain") return false;
   const backend = tf.getBackend();
   return tf.getKernel(GROUP_NORM, backend) !== undefined && tf.getKernel(GROUP_NORM_GRAD, backend) !== undefined;
 }
