@@ -3,6 +3,7 @@
  * ../shared/anchors measure the reference on PyTorch — a whole training step (importance-sampled t, hybrid
  * loss, backward, Adam, EMA), UNet evaluation, sampling 16 images at 50 respaced steps (mnist), peak RSS and
  * tensors alive after 20 steps. Prints a table; writes JSON to IDDPM_BENCH_JSON when set.
+ * Images per second come from the median time of a step or pass, as the anchor's script computes them.
  * IDDPM_BENCH_PRESETS=tiny limits the presets (for a quick look). On wasm the engine's worker threads do the work
  * (IDDPM_WORKERS, default one per core; 1 = all in this thread). The machine may be shared: besides images per
  * second of wall time, the figures per CPU-second (all threads of this process) say what the work costs.
@@ -36,6 +37,11 @@ function pipeline(preset: 'tiny' | 'mnist'): CompletePipeline {
 }
 
 const now = (): number => performance.now();
+/** The statistic the anchor reports (median time of a step or pass): robust to a stall of a shared machine. */
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 const peakRssMB = (): number => process.resourceUsage().maxRSS / 1024;
 /** CPU seconds used so far by every thread of this process. */
 const cpuSec = (): number => {
@@ -58,7 +64,7 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string, pool: Work
   if (pool) trainer.useGradientSource(await ParallelGradients.start(pool, trainer));
 
   // Training: every step is a whole step; the first WARMUP are not timed (kernels compile, caches fill).
-  let timed = 0;
+  const stepMs: number[] = [];
   let timedCpu = 0;
   let tensorsAtWarmup = 0;
   for (let s = 0; s < STEPS; s++) {
@@ -67,16 +73,17 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string, pool: Work
     const c0 = cpuSec();
     await trainer.nextStep();
     if (s >= WARMUP) {
-      timed += now() - t0;
+      stepMs.push(now() - t0);
       timedCpu += cpuSec() - c0;
     }
   }
   const tensorsAfter20 = tf.memory().numTensors;
-  const trainImagesPerSec = (BATCH * (STEPS - WARMUP)) / (timed / 1000);
+  const trainImagesPerSec = BATCH / (median(stepMs) / 1000);
   const trainImagesPerCpuSec = (BATCH * (STEPS - WARMUP)) / timedCpu;
 
-  // Evaluation: the UNet's forward pass on a batch of 16 at random t (split over the threads when there are some).
-  const evalReps = preset === 'tiny' ? 10 : 4;
+  // Evaluation: the UNet's forward pass on a batch of 16 at random t (split over the threads when there are some),
+  // after 2 untimed passes; as many passes as the anchor times.
+  const evalReps = preset === 'tiny' ? 10 : 5;
   const x = tf.randomNormal([BATCH, config.imageSize, config.imageSize, config.inChannels]) as tf.Tensor4D;
   const ts = tf.randomUniform([BATCH], 0, 1000);
   const shape = x.shape as [number, number, number, number];
@@ -85,11 +92,15 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string, pool: Work
     if (pool && weights) await forwardInWorkers(pool, weights, x.dataSync() as Float32Array, shape, ts.dataSync() as Float32Array);
     else tf.tidy(() => trainer.ema.apply(x, ts as tf.Tensor1D).dataSync());
   };
-  await evaluate();
-  const e0 = now();
+  for (let r = 0; r < 2; r++) await evaluate();
+  const evalMs: number[] = [];
   const ec0 = cpuSec();
-  for (let r = 0; r < evalReps; r++) await evaluate();
-  const evalImagesPerSec = (BATCH * evalReps) / ((now() - e0) / 1000);
+  for (let r = 0; r < evalReps; r++) {
+    const e0 = now();
+    await evaluate();
+    evalMs.push(now() - e0);
+  }
+  const evalImagesPerSec = BATCH / (median(evalMs) / 1000);
   const evalImagesPerCpuSec = (BATCH * evalReps) / (cpuSec() - ec0);
   tf.dispose([x, ts]);
 
