@@ -78,6 +78,7 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string, pool: Work
     }
   }
   const tensorsAfter20 = tf.memory().numTensors;
+  if (process.env.IDDPM_BENCH_VERBOSE) console.error(`  ${preset} step ms: ${stepMs.map((t) => t.toFixed(0)).join(" ")}`);
   const trainImagesPerSec = BATCH / (median(stepMs) / 1000);
   const trainImagesPerCpuSec = (BATCH * (STEPS - WARMUP)) / timedCpu;
 

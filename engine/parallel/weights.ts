@@ -19,9 +19,24 @@ export function sharedBufferFor(vars: readonly tf.Variable[]): SharedArrayBuffer
   return new SharedArrayBuffer(4 * vars.reduce((n, v) => n + v.size, 0));
 }
 
+/** The wasm backend's view of a tensor's memory (no copy), where the backend has one. */
+interface HeapBackend {
+  typedArrayFromHeap?(info: { dataId: object; shape: number[]; dtype: string }): Float32Array;
+}
+
+/**
+ * Copies a float32 tensor's values into `dst`: on wasm straight from its memory (dataSync would first copy
+ * into a new array, megabytes of garbage per step for every parameter and gradient), elsewhere by dataSync.
+ */
+export function copyValues(t: tf.Tensor, dst: Float32Array): void {
+  const backend = tf.backend() as HeapBackend;
+  if (typeof backend.typedArrayFromHeap === 'function' && tf.getBackend() === 'wasm') dst.set(backend.typedArrayFromHeap(t));
+  else dst.set(t.dataSync() as Float32Array);
+}
+
 /** Writes the variables' values into their views. */
 export function storeVariables(vars: readonly tf.Variable[], views: readonly Float32Array[]): void {
-  vars.forEach((v, i) => views[i].set(v.dataSync() as Float32Array));
+  vars.forEach((v, i) => copyValues(v, views[i]));
 }
 
 /** Assigns the views' values to the variables (the wasm backend copies them into its heap). */

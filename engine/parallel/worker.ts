@@ -10,7 +10,7 @@ import { trainingDiffusion } from '../train/pipeline';
 import { shardGradients, type ShardContext } from '../train/trainer';
 import { UNet } from '../unet/model';
 import type { UNetConfig } from '../unet/config';
-import { loadVariables, parameterViews } from './weights';
+import { copyValues, loadVariables, parameterViews } from './weights';
 import { sampleImages } from './sample-images';
 import type { ShardReply, SharedWeights, WorkerReply, WorkerRequest } from './protocol';
 
@@ -51,7 +51,7 @@ function trainShard(req: Extract<WorkerRequest, { op: 'trainShard' }>): ShardRep
   const result = shardGradients(r.ctx, req.batch, req.shard);
   const hasGrad = result.grads.map((g, i) => {
     if (!g) return false;
-    r.grads[i].set(g.dataSync() as Float32Array);
+    copyValues(g, r.grads[i]);
     g.dispose();
     return true;
   });
