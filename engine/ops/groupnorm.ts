@@ -78,49 +78,36 @@ function affine(gamma: tf.Tensor, beta: tf.Tensor, scale: tf.Tensor | undefined,
  * reductions S = Σ_hw dy₂, P = Σ_hw dy₂·x̂ (per example and channel):
  *   dshift = S, dscale = γ·P + β·S, dγ = Σ_n a·P, dβ = Σ_n a·S  (a = 1 + scale),
  *   dx = (1/σ)·(dy₂·A − mean_g(dy₂·A) − x̂·mean_g(dy₂·A·x̂)), the group means coming from S and P.
- * y₂ is recomputed from x̂ in the backward, so only x̂ and 1/σ are kept between the passes (the wasm kernels
- * keep x, μ, 1/σ and, before a SiLU, y₂).
+ * Between the passes it keeps x̂ and 1/σ (the wasm kernels: x, μ and 1/σ) and, before a SiLU, y₂.
  */
 export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, opts: GroupNormOptions = {}): tf.Tensor4D {
   const groups = opts.groups ?? 32;
   const eps = opts.eps ?? 1e-5;
-  const [n, h, w, c] = x.shape;
+  const [n, , , c] = x.shape;
   checkGroups(c, groups);
   const { scale, shift, silu } = opts;
   const inputs: tf.Tensor[] = [x, gamma, beta, ...(scale ? [scale] : []), ...(shift ? [shift] : [])];
   /** Names for [γ, β, scale?, shift?]. */
   const parts = (ps: tf.Tensor[]) => ({ g: ps[0], b: ps[1], sc: scale ? ps[2] : undefined, sh: shift ? ps[ps.length - 1] : undefined });
+  const passes = hasFusedKernels() ? kernelPasses : opPasses;
 
-  if (hasFusedKernels()) return groupNormFused(x, gamma, beta, groups, eps, opts);
   const forward = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const [xx, ...params] = args as tf.Tensor[];
-    const { xhat, rstd } = normalise(xx as tf.Tensor4D, groups, eps);
-    // The parameters are saved too: scale and shift are often intermediates that a tidy frees before backward.
-    save([xhat, rstd, ...params]);
     const p = parts(params);
     const { coefA, coefB } = affine(p.g, p.b, p.sc, p.sh, n, c);
-    const y2 = xhat.mul(coefA).add(coefB);
+    const { y2, kept } = passes.forward(xx as tf.Tensor4D, coefA, coefB, groups, eps);
+    // The parameters are saved too: scale and shift are often intermediates that a tidy frees before backward.
+    save([...kept, ...(silu ? [y2] : []), ...params]);
     const value = silu ? y2.mul(tf.sigmoid(y2)) : y2;
 
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [xh, rs, ...ps] = saved;
-      const { g, b, sc, sh } = parts(ps);
-      const { a, coefA: A, coefB: B } = affine(g, b, sc, sh, n, c);
-      let dy2 = dy;
-      if (silu) {
-        // silu'(y) = s·(1 + y·(1 − s)), s = sigmoid(y)
-        const y = xh.mul(A).add(B);
-        const s = tf.sigmoid(y);
-        dy2 = dy.mul(s.mul(y.mul(s.neg().add(1)).add(1)));
-      }
-      const S = dy2.sum([1, 2]);
-      const P = dy2.mul(xh).sum([1, 2]);
-      const aGamma = A.reshape([n, c]);
-      const count = h * w * (c / groups);
-      const m1 = perChannel(groupSum(aGamma.mul(S), n, groups, c).div(count), n, groups, c);
-      const m2 = perChannel(groupSum(aGamma.mul(P), n, groups, c).div(count), n, groups, c);
-      const dx = dy2.mul(A).sub(m1).sub(xh.mul(m2)).mul(rs);
+      const stats = saved.slice(0, kept.length);
+      const ps = saved.slice(kept.length + (silu ? 1 : 0));
+      const { g, b, sc } = parts(ps);
+      const { a, coefA: A } = affine(g, b, sc, undefined, n, c);
+      const dy2 = silu ? siluGrad(dy, saved[kept.length]) : dy;
+      const { dx, S, P } = passes.backward(dy2, stats, A, groups);
       const grads = [dx, a.mul(P).sum(0), a.mul(S).sum(0)];
       if (scale) grads.push(P.mul(g).add(S.mul(b)));
       if (shift) grads.push(S);
@@ -130,41 +117,53 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   });
   return forward(...inputs) as tf.Tensor4D;
 }
+
+/** dy·silu'(y) with silu'(y) = s·(1 + y·(1 − s)), s = sigmoid(y): same-shape ops (wasm runs them with SIMD). */
+function siluGrad(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  const s = tf.sigmoid(y);
+  return dy.mul(s.mul(y.mul(s.neg().add(1)).add(1)));
+}
+
+/** The two passes of GroupNorm around the affine coefficients A, B ([N,1,1,C]): what forward keeps, what backward gives. */
+interface Passes {
+  forward(x: tf.Tensor4D, coefA: tf.Tensor, coefB: tf.Tensor, groups: number, eps: number): { y2: tf.Tensor; kept: tf.Tensor[] };
+  backward(dy2: tf.Tensor, kept: tf.Tensor[], coefA: tf.Tensor, groups: number): { dx: tf.Tensor; S: tf.Tensor; P: tf.Tensor };
+}
+
+/** Composed of tf ops (any backend). */
+const opPasses: Passes = {
+  forward(x, coefA, coefB, groups, eps) {
+    const { xhat, rstd } = normalise(x, groups, eps);
+    return { y2: xhat.mul(coefA).add(coefB), kept: [xhat, rstd] };
+  },
+  backward(dy2, [xh, rs], A, groups) {
+    const [n, h, w, c] = xh.shape;
+    const S = dy2.sum([1, 2]);
+    const P = dy2.mul(xh).sum([1, 2]);
+    const aGamma = A.reshape([n, c]);
+    const count = h * w * (c / groups);
+    const m1 = perChannel(groupSum(aGamma.mul(S), n, groups, c).div(count), n, groups, c);
+    const m2 = perChannel(groupSum(aGamma.mul(P), n, groups, c).div(count), n, groups, c);
+    return { dx: dy2.mul(A).sub(m1).sub(xh.mul(m2)).mul(rs), S, P };
+  },
+};
+
+/** The IddpmGroupNorm / IddpmGroupNormGrad kernels (wasm). */
+const kernelPasses: Passes = {
+  forward(x, coefA, coefB, groups, eps) {
+    const [n, , , c] = x.shape;
+    const [y2, mean, rstd] = tf.engine().runKernel(GROUP_NORM, { x, a: coefA.reshape([n, c]), b: coefB.reshape([n, c]) }, { groups, eps }) as tf.Tensor[];
+    return { y2, kept: [x, mean, rstd] };
+  },
+  backward(dy2, [x, mean, rstd], A, groups) {
+    const [n, , , c] = x.shape;
+    const [dx, S, P] = tf.engine().runKernel(GROUP_NORM_GRAD, { dy: dy2, x, mean, rstd, a: A.reshape([n, c]) }, { groups }) as tf.Tensor[];
+    return { dx, S, P };
+  },
+};
 
 /** Whether the active backend has the single-kernel GroupNorm (wasm, after engine/backend registered it). */
 function hasFusedKernels(): boolean {
   const backend = tf.getBackend();
   return tf.getKernel(GROUP_NORM, backend) !== undefined && tf.getKernel(GROUP_NORM_GRAD, backend) !== undefined;
-}
-
-/** `groupNorm` through the IddpmGroupNorm / IddpmGroupNormGrad kernels; the same gradients for γ, β, scale, shift. */
-function groupNormFused(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, groups: number, eps: number, opts: GroupNormOptions): tf.Tensor4D {
-  const [n, , , c] = x.shape;
-  const { scale, shift, silu } = opts;
-  const inputs: tf.Tensor[] = [x, gamma, beta, ...(scale ? [scale] : []), ...(shift ? [shift] : [])];
-  const parts = (ps: tf.Tensor[]) => ({ g: ps[0], b: ps[1], sc: scale ? ps[2] : undefined, sh: shift ? ps[ps.length - 1] : undefined });
-  const forward = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    const [xx, ...params] = args as tf.Tensor[];
-    const p = parts(params);
-    const { coefA, coefB } = affine(p.g, p.b, p.sc, p.sh, n, c);
-    const [y2, mean, rstd] = tf.engine().runKernel(GROUP_NORM, { x: xx, a: coefA.reshape([n, c]), b: coefB.reshape([n, c]) }, { groups, eps }) as tf.Tensor[];
-    save([xx, mean, rstd, y2, ...params]); // y₂ only for the SiLU's derivative
-    const value = silu ? y2.mul(tf.sigmoid(y2)) : y2;
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
-      const [xs, mu, rs, y2s, ...ps] = saved;
-      const { g, b, sc } = parts(ps);
-      const { a, coefA: A } = affine(g, b, sc, undefined, n, c);
-      // silu'(y) = s·(1 + y·(1 − s)), s = sigmoid(y): same-shape ops, which wasm runs with SIMD.
-      const s = silu ? tf.sigmoid(y2s) : undefined;
-      const dy2 = s ? dy.mul(s.mul(y2s.mul(s.neg().add(1)).add(1))) : dy;
-      const [dx, S, P] = tf.engine().runKernel(GROUP_NORM_GRAD, { dy: dy2, x: xs, mean: mu, rstd: rs, a: A.reshape([n, c]) }, { groups }) as tf.Tensor[];
-      const grads = [dx, a.mul(P).sum(0), a.mul(S).sum(0)];
-      if (scale) grads.push(P.mul(g).add(S.mul(b)));
-      if (shift) grads.push(S);
-      return grads;
-    };
-    return { value, gradFunc };
-  });
-  return forward(...inputs) as tf.Tensor4D;
 }
