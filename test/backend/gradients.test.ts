@@ -11,6 +11,7 @@ import { tf } from '../../engine/tf';
 import { initBackend } from '../../engine/backend';
 import { registerWasmKernels } from '../../engine/backend/wasm-kernels';
 import { groupNorm } from '../../engine/ops/groupnorm';
+import { relErr } from './rel-err';
 
 type Fn = (...xs: tf.Tensor[]) => tf.Tensor;
 interface Result { value: Float32Array; grads: Float32Array[] }
@@ -40,18 +41,6 @@ async function evaluate(backend: string, f: Fn, shapes: number[][], withGrads: b
   const res = { value: value.dataSync() as Float32Array, grads: grads.map((g) => g.dataSync() as Float32Array) };
   tf.dispose([value, ...grads, ...xs]);
   return res;
-}
-
-/** max |a − b| / max(max |b|, 1): the error relative to the reference's magnitude. */
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let err = 0;
-  let mag = 1;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    mag = Math.max(mag, Math.abs(b[i]));
-  }
-  return err / mag;
 }
 
 const errors: Array<[string, number]> = [];

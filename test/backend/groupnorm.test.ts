@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../engine/tf';
 import { initBackend } from '../../engine/backend';
 import { groupNorm, groupNormPlain, type GroupNormOptions } from '../../engine/ops/groupnorm';
+import { relErr } from './rel-err';
 
 type GN = typeof groupNorm;
 
@@ -25,16 +26,6 @@ function valueAndGrads(gn: GN, x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
     const grads = tf.grads((...a: tf.Tensor[]) => f(...a).mul(r).sum())(ins);
     return [value, ...grads].map((t) => t.dataSync() as Float32Array);
   });
-}
-
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let err = 0;
-  let mag = 1;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i] - b[i]));
-    mag = Math.max(mag, Math.abs(b[i]));
-  }
-  return err / mag;
 }
 
 const cases: Array<{ name: string; shape: [number, number, number, number]; groups: number; scale?: boolean; shift?: boolean; silu?: boolean }> = [
@@ -68,7 +59,7 @@ for (const backend of ['wasm', 'cpu']) {
       const labels = ['value', 'dx', 'dγ', 'dβ', ...(scale ? ['dscale'] : []), ...(shift ? ['dshift'] : [])];
       assert.equal(fused.length, labels.length);
       for (const [i, label] of labels.entries()) {
-        const e = maxRelErr(fused[i], plain[i]);
+        const e = relErr(fused[i], plain[i]);
         assert.ok(e < 2e-5, `${label}: relative error ${e.toExponential(2)}`);
       }
       tf.dispose([x, gamma, beta, r, ...(scale ? [scale] : []), ...(shift ? [shift] : [])]);
@@ -89,7 +80,7 @@ test('backward works when scale and shift were intermediates freed by an inner t
   }))([x, e]).map((t) => t.dataSync() as Float32Array));
   const fused = grads(groupNorm);
   const plain = grads(groupNormPlain);
-  for (const i of [0, 1]) assert.ok(maxRelErr(fused[i], plain[i]) < 2e-5);
+  for (const i of [0, 1]) assert.ok(relErr(fused[i], plain[i]) < 2e-5);
   tf.dispose([x, g, b, e]);
 });
 
