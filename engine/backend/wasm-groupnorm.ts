@@ -26,6 +26,11 @@ function dims(x: TensorInfo, groups: number): { n: number; hw: number; c: number
   return { n, hw: h * w, c, cg: c / groups };
 }
 
+/** Float32 views of the tensors' wasm memory. Take them only after every allocation: one may grow (and detach) it. */
+function heapViews(backend: WasmBackend, ...infos: TensorInfo[]): Float32Array[] {
+  return infos.map((info) => backend.typedArrayFromHeap(info) as Float32Array);
+}
+
 /*
  * The loops run channel by channel with a stride of C (scalar accumulators, which V8 keeps in registers): 3-4x
  * faster than walking pixels with per-channel arrays. One example's slice stays in cache across the channels.
@@ -39,13 +44,7 @@ function groupNormForward({ inputs, backend, attrs }: Args): TensorInfo[] {
   const y = backend.makeOutput(x.shape, 'float32');
   const meanOut = backend.makeOutput([n, groups], 'float32');
   const rstdOut = backend.makeOutput([n, groups], 'float32');
-  // Heap views only after the allocations: an allocation may grow (and detach) the wasm memory.
-  const X = backend.typedArrayFromHeap(x) as Float32Array;
-  const A = backend.typedArrayFromHeap(a) as Float32Array;
-  const B = backend.typedArrayFromHeap(b) as Float32Array;
-  const Y = backend.typedArrayFromHeap(y) as Float32Array;
-  const M = backend.typedArrayFromHeap(meanOut) as Float32Array;
-  const R = backend.typedArrayFromHeap(rstdOut) as Float32Array;
+  const [X, A, B, Y, M, R] = heapViews(backend, x, a, b, y, meanOut, rstdOut);
   const size = hw * c;
   const count = hw * cg;
   for (let ni = 0; ni < n; ni++) {
@@ -85,14 +84,7 @@ function groupNormBackward({ inputs, backend, attrs }: Args): TensorInfo[] {
   const dx = backend.makeOutput(x.shape, 'float32');
   const sOut = backend.makeOutput([n, c], 'float32');
   const pOut = backend.makeOutput([n, c], 'float32');
-  const DY = backend.typedArrayFromHeap(dy) as Float32Array;
-  const X = backend.typedArrayFromHeap(x) as Float32Array;
-  const MU = backend.typedArrayFromHeap(mean) as Float32Array;
-  const RS = backend.typedArrayFromHeap(rstd) as Float32Array;
-  const A = backend.typedArrayFromHeap(a) as Float32Array;
-  const DX = backend.typedArrayFromHeap(dx) as Float32Array;
-  const SO = backend.typedArrayFromHeap(sOut) as Float32Array;
-  const PO = backend.typedArrayFromHeap(pOut) as Float32Array;
+  const [DY, X, MU, RS, A, DX, SO, PO] = heapViews(backend, dy, x, mean, rstd, a, dx, sOut, pOut);
   const size = hw * c;
   const count = hw * cg;
   for (let ni = 0; ni < n; ni++) {
