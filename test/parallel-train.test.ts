@@ -10,32 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../engine/backend';
 import { tf } from '../engine/tf';
-import { createDataset } from '../engine/data';
-import { ModelStore, Trainer, TrainingJob, datasetSpecFor, resolveTrainRequest, trainingDiffusion, unetConfigFor, type StepResult } from '../engine/train';
+import { ModelStore, type Trainer, type StepResult } from '../engine/train';
 import { ParallelGradients, WorkerPool, planShards, poolThreads } from '../engine/parallel';
-import type { CompletePipeline, TrainEvent, TrainOptions } from '../engine/host/protocol';
-
-/** A small class-conditional UNet on 8×8 MNIST, T = 4, importance sampling with history 2 (as train-resume). */
-function pipeline(name: string, dropout = 0): CompletePipeline {
-  return {
-    schedule: { kind: 'cosine', steps: 4 },
-    noiser: { modelMeanType: 'epsilon' },
-    unet: { model: name, preset: 'tiny', config: { imageSize: 8, channelMult: [1, 2], attentionResolutions: [4], modelChannels: 32, dropout }, modelVarType: 'learned_range', numClasses: 10 },
-    loss: { kind: 'hybrid', lambda: 0.001 },
-    timesteps: { kind: 'importance', history: 2 },
-  };
-}
-
-const options = (maxSteps: number, extra: Partial<TrainOptions> = {}): TrainOptions => ({
-  dataset: { kind: 'mnist', limit: 50 }, batchSize: 4, microbatch: 2, lr: 1e-3, emaRate: 0.9, gradClip: 1, maxSteps, logEvery: 1, checkpointEvery: 0, seed: 5, ...extra,
-});
-
-async function trainer(batchSize = 4, microbatch = 2): Promise<Trainer> {
-  const p = pipeline('m');
-  const { options: o } = resolveTrainRequest('m', p, options(0, { batchSize, microbatch }));
-  const config = unetConfigFor(p.unet);
-  return new Trainer({ pipeline: p, config, options: o, diffusion: trainingDiffusion(p), dataset: await createDataset(datasetSpecFor(o.dataset, config)) });
-}
+import { runSmallJob, smallTrainer } from './small-run';
 
 function maxWeightDiff(a: Trainer, b: Trainer, which: 'unet' | 'ema' = 'unet'): number {
   const wa = a[which].trainableVariables();
@@ -54,9 +31,9 @@ test('shards are contiguous, cover the batch and number microbatches as one thre
 
 test('a step on 2 threads equals the in-thread step; on 1 thread it is bit-identical', { timeout: 120_000 }, async () => {
   await initBackend('wasm');
-  const single = await trainer();
-  const two = await trainer();
-  const one = await trainer();
+  const single = await smallTrainer(4, 2);
+  const two = await smallTrainer(4, 2);
+  const one = await smallTrainer(4, 2);
   const pool2 = new WorkerPool(2);
   const pool1 = new WorkerPool(1);
   try {
@@ -85,7 +62,7 @@ test('a step on 2 threads equals the in-thread step; on 1 thread it is bit-ident
     assert.equal(maxWeightDiff(single, one), 0, 'one thread: the same arithmetic');
     assert.equal(maxWeightDiff(single, one, 'ema'), 0);
     // The steps moved the weights: equality is not that of untouched models.
-    const fresh = await trainer();
+    const fresh = await smallTrainer(4, 2);
     assert.ok(maxWeightDiff(single, fresh) > 1e-4);
     fresh.dispose();
   } finally {
@@ -97,19 +74,6 @@ test('a step on 2 threads equals the in-thread step; on 1 thread it is bit-ident
   }
 });
 
-async function runJob(store: ModelStore, name: string, maxSteps: number, stopAfter?: number): Promise<Map<number, number>> {
-  const losses = new Map<number, number>();
-  const job: TrainingJob = new TrainingJob({ name, pipeline: pipeline(name, 0.1), options: options(maxSteps), store, onEvent: (ev: TrainEvent) => {
-    if (ev.type === 'progress') {
-      losses.set(ev.payload.step, ev.payload.loss);
-      if (ev.payload.step === stopAfter) void job.stop();
-    }
-  } });
-  await job.start();
-  assert.ok(['done', 'stopped'].includes(job.status().state), job.status().error);
-  return losses;
-}
-
 test('on 2 threads, a job is reproducible by seed and resumes exactly; its threads end with it', { timeout: 180_000 }, async () => {
   process.env.IDDPM_WORKERS = '2';
   process.env.IDDPM_WORKERS_IDLE_MS = '0';
@@ -117,13 +81,13 @@ test('on 2 threads, a job is reproducible by seed and resumes exactly; its threa
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iddpm-parallel-'));
   const store = new ModelStore(dir);
   const total = 6;
-  const whole = await runJob(store, 'whole', total);
+  const whole = await runSmallJob(store, 'whole', total);
   assert.equal(poolThreads(), 0, 'the threads ended with the job');
-  const again = await runJob(store, 'again', total);
+  const again = await runSmallJob(store, 'again', total);
   assert.deepEqual([...again], [...whole], 'same seed, same threads: the same losses');
-  const first = await runJob(store, 'split', total, 2);
+  const first = await runSmallJob(store, 'split', total, 2);
   assert.equal(store.readSpec('split').step, 2);
-  const rest = await runJob(store, 'split', total);
+  const rest = await runSmallJob(store, 'split', total);
   for (const [step, loss] of [...first, ...rest]) {
     assert.ok(Math.abs(loss - whole.get(step)!) <= 1e-6, `step ${step}: resumed ${loss} vs uninterrupted ${whole.get(step)}`);
   }
