@@ -1,7 +1,10 @@
 /**
  * Public entry of the engine library: usable without Node-RED.
  * `initBackend()` first; then schedules, the diffusion process, timestep samplers, the UNet, training and sampling.
+ * docs/architecture.md describes the layers.
  */
+export * as spec from './spec';
+export { EngineError, type PipelineSpec, type CompletePipeline, type SampleRequest, type TrainOptions, type ModelSpec } from './spec';
 export * from './backend';
 export { tf } from './tf';
 export { Rng } from './rng';
@@ -13,9 +16,10 @@ export { PRESETS, PRESET_NAMES, resolveUNetConfig } from './unet/presets';
 export type { UNetConfig } from './unet/config';
 export * from './train';
 export { generate, type GenerateOptions, type GenerateResult, type SamplingModel } from './sample/generate';
-export { evaluateBpd } from './sample/bpd';
+export { evaluateBpd, calcBpdLoop, standardErrorOf, type EvaluateResult, type BpdTerms } from './sample/bpd';
+export type { SampleResult } from './sample/result';
+export { TrainingJob, type TrainingJobInit, type JobStatus, type TrainEvent } from './run/job';
 export * as image from './image';
 export * as data from './data';
 export { EngineClient, sharedEngine, type EngineOptions } from './host/client';
 export * as protocol from './host/protocol';
-export { EngineError, type PipelineSpec, type CompletePipeline, type SampleRequest, type SampleResult, type TrainOptions } from './host/protocol';

@@ -14,7 +14,7 @@ import { tf } from '../engine/tf';
 import { datasetFromImages } from '../engine/data';
 import { Rng } from '../engine/rng';
 import { Trainer, resolveTrainRequest, trainingDiffusion, unetConfigFor } from '../engine/train';
-import type { CompletePipeline } from '../engine/host/protocol';
+import type { CompletePipeline } from '../engine/spec';
 import { UNet } from '../engine/unet/model';
 import { resolveUNetConfig } from '../engine/unet/presets';
 import type { SamplingModel } from '../engine/sample/generate';

@@ -11,8 +11,9 @@
  */
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend';
-import { ModelStore, TrainingJob } from '../engine/train';
-import type { CompletePipeline, TrainOptions } from '../engine/host/protocol';
+import { ModelStore } from '../engine/train';
+import { TrainingJob } from '../engine/run/job';
+import type { CompletePipeline, TrainOptions } from '../engine/spec';
 
 const root = join(__dirname, '..');
 

@@ -9,6 +9,7 @@ import * as fs from 'fs/promises';
 import * as path from 'path';
 import { checkBatchElements, decodeImage, toUint8 } from '../image';
 import { mapConcurrent } from '../image/codec';
+import { badRequest } from '../spec';
 import { ArrayDataset, Dataset } from './dataset';
 
 export interface FolderOptions {
@@ -26,7 +27,7 @@ const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 async function listImageFiles(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
     const reason = err.code === 'ENOENT' ? 'does not exist' : err.code === 'ENOTDIR' ? 'is not a folder' : err.message;
-    throw new Error(`image folder ${dir} ${reason}`);
+    throw badRequest(`image folder ${dir} ${reason}`);
   });
   const files = entries
     .filter((e) => e.isFile() && IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase()))
@@ -47,7 +48,7 @@ function labelsFromFilenames(files: string[]): Int32Array {
 export async function loadImageFolder(dir: string, options: FolderOptions): Promise<Dataset> {
   const { imageSize: size, channels } = options;
   const all = await listImageFiles(dir);
-  if (all.length === 0) throw new Error(`no PNG or JPEG images found in ${dir}`);
+  if (all.length === 0) throw badRequest(`no PNG or JPEG images found in ${dir}`);
   const files = options.limit !== undefined ? all.slice(0, options.limit) : all;
   checkBatchElements(files.length, size, size, channels);
   const imageBytes = size * size * channels;
@@ -58,7 +59,7 @@ export async function loadImageFolder(dir: string, options: FolderOptions): Prom
       throw new Error(`cannot read ${full}: ${err.message}`);
     });
     const image = await decodeImage(buf, { size: [size, size], channels }).catch((err: Error) => {
-      throw new Error(`${full}: ${err.message}`);
+      throw badRequest(`${full}: ${err.message}`);
     });
     pixels.set(toUint8(image.data), i * imageBytes);
   });

@@ -2,5 +2,5 @@
 export { Batch, Dataset, ArrayDataset, datasetFromImages, validateLabels } from './dataset';
 export { DigitsOptions, Split, loadMnist, loadFashionMnist, readIdx } from './mnist';
 export { FolderOptions, loadImageFolder } from './folder';
-export { DatasetKind, DatasetSpec, DATASET_KINDS, createDataset } from './create';
+export { createDataset, type DatasetShape } from './create';
 export { BatchSampler, BatchSamplerState } from './sampler';

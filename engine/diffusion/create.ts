@@ -6,12 +6,13 @@
 import { computeTables } from '../schedule/tables';
 import { getNamedBetaSchedule, type BetaScheduleName } from '../schedule/betas';
 import { respaceBetas, spaceTimesteps } from '../schedule/respace';
+import type { Respacing } from '../spec';
 import { GaussianDiffusion, type LossType, type ModelMeanType, type ModelVarType } from './gaussianDiffusion';
 
 export interface DiffusionSpec {
   schedule: { name: BetaScheduleName; steps: number; cosineS?: number; maxBeta?: number };
-  /** "ddimN", "10,15,20", a step count, or an array of section counts; absent/empty = all steps. */
-  respacing?: string | number | number[];
+  /** A parsed respacing, "ddimN", "10,15,20", a step count, or an array of section counts; absent/empty = all steps. */
+  respacing?: Respacing | string | number | number[];
   /** Default 'epsilon'. */
   modelMeanType?: ModelMeanType;
   /** Default 'learned_range' (IDDPM). */

@@ -14,28 +14,19 @@ import { tf } from '../tf';
 import { computeTables, type ScheduleTables } from '../schedule/tables';
 import { discretizedGaussianLogLikelihood, meanFlat, normalKl } from './losses';
 import { stopGradient } from './stopGradient';
+import { LOSS_DEFAULTS, LOSS_KINDS, MODEL_MEAN_TYPES, MODEL_VAR_TYPES, type LossKind, type ModelMeanType, type ModelVarType } from '../spec';
 
-/** What the model predicts: the noise ε (DDPM/IDDPM) or x_0 directly. */
-export type ModelMeanType = 'epsilon' | 'start_x';
-export const MODEL_MEAN_TYPES: readonly ModelMeanType[] = ['epsilon', 'start_x'];
-/** How σ²_t of p_θ(x_{t−1} | x_t) is chosen: fixed β̃_t or β_t, or learned (log σ² directly, or IDDPM's range). */
-export type ModelVarType = 'fixed_small' | 'fixed_large' | 'learned' | 'learned_range';
-export const MODEL_VAR_TYPES: readonly ModelVarType[] = ['fixed_small', 'fixed_large', 'learned', 'learned_range'];
-/**
- * - `hybrid`: L_simple + λ·L_vlb, per example mse + λ·T·vb (λ = 0.001 is the reference's RESCALED_MSE);
- * - `simple`: L_simple alone (a learned variance then gets no training signal);
- * - `kl`: the vb term alone; `rescaled-kl`: vb·T (an estimate of the whole bound);
- * - `mse`: the reference's plain MSE, mse + vb unscaled (kept for conformance).
- */
-export type LossType = 'hybrid' | 'simple' | 'kl' | 'rescaled-kl' | 'mse';
-export const LOSS_TYPES: readonly LossType[] = ['hybrid', 'simple', 'kl', 'rescaled-kl', 'mse'];
+export type { ModelMeanType, ModelVarType };
+
+/** The reference's LossType in our vocabulary (engine/spec LOSS_KINDS). */
+export type LossType = LossKind;
 
 export interface GaussianDiffusionOptions {
   betas: ArrayLike<number>;
   modelMeanType: ModelMeanType;
   modelVarType: ModelVarType;
   lossType: LossType;
-  /** λ of the hybrid loss (default 0.001). */
+  /** λ of the hybrid loss (LOSS_DEFAULTS). */
   hybridLambda?: number;
   /** Feed the model t·1000/T (float) rather than the raw index (default true). */
   rescaleTimesteps?: boolean;
@@ -105,8 +96,8 @@ export class GaussianDiffusion {
     this.numTimesteps = this.tables.numTimesteps;
     this.modelMeanType = oneOf('model mean type', opts.modelMeanType, MODEL_MEAN_TYPES);
     this.modelVarType = oneOf('model variance type', opts.modelVarType, MODEL_VAR_TYPES);
-    this.lossType = oneOf('loss type', opts.lossType, LOSS_TYPES);
-    this.hybridLambda = opts.hybridLambda ?? 0.001;
+    this.lossType = oneOf('loss type', opts.lossType, LOSS_KINDS);
+    this.hybridLambda = opts.hybridLambda ?? LOSS_DEFAULTS.lambda;
     if (!(Number.isFinite(this.hybridLambda) && this.hybridLambda >= 0)) throw new Error(`Hybrid loss λ must be a finite number ≥ 0, got ${this.hybridLambda}`);
     this.rescaleTimesteps = opts.rescaleTimesteps ?? true;
     this.timestepMap = opts.timestepMap ?? Array.from({ length: this.numTimesteps }, (_, i) => i);

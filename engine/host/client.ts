@@ -9,9 +9,12 @@ import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import {
   EngineError,
-  type CompletePipeline, type EngineInfo, type EngineReply, type EngineRequest, type EvaluateRequest,
-  type EvaluateResult, type JobStatus, type ModelSpec, type NoiseRequest, type NoiseResult, type SampleProgress,
-  type SampleRequest, type SampleResult, type ScheduleSpec, type ScheduleTables, type TrainOptions,
+  type EvaluateRequest, type ModelSpec, type NoiseRequest, type PipelineSpec, type SampleRequest, type ScheduleSpec,
+  type TrainControl, type TrainOptions,
+} from '../spec';
+import type {
+  EngineInfo, EngineReply, EngineRequest, EvaluateResult, JobStatus, NoiseResult, SampleProgress, SampleResult,
+  ScheduleChart,
 } from './protocol';
 
 export interface EngineOptions {
@@ -122,10 +125,10 @@ export class EngineClient extends EventEmitter {
   info(): Promise<EngineInfo> {
     return this.request({ op: 'info' });
   }
-  train(name: string, pipeline: CompletePipeline, options: TrainOptions): Promise<JobStatus> {
+  train(name: string, pipeline: PipelineSpec, options: TrainOptions): Promise<JobStatus> {
     return this.request({ op: 'train', name, pipeline, options });
   }
-  control(name: string, action: 'stop' | 'pause' | 'resume'): Promise<JobStatus> {
+  control(name: string, action: TrainControl): Promise<JobStatus> {
     return this.request({ op: 'control', name, action });
   }
   status(name: string): Promise<JobStatus | null> {
@@ -138,7 +141,7 @@ export class EngineClient extends EventEmitter {
   noise(request: NoiseRequest): Promise<NoiseResult> {
     return this.request({ op: 'noise', request });
   }
-  schedule(spec: ScheduleSpec): Promise<ScheduleTables> {
+  schedule(spec: ScheduleSpec): Promise<ScheduleChart> {
     return this.request({ op: 'schedule', spec });
   }
   evaluate(request: EvaluateRequest): Promise<EvaluateResult> {

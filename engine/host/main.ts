@@ -2,8 +2,8 @@
  * Entry of the engine child process: initialises the backend, then answers the client's requests over IPC.
  * It exits when its parent goes away (IPC disconnect) or on `shutdown`, after stopping jobs at a step boundary.
  */
-import { EngineService } from './service';
-import { EngineError, type EngineReply, type EngineRequest, type SampleProgress } from './protocol';
+import { EngineService, asEngineError } from './service';
+import type { EngineReply, EngineRequest, SampleProgress } from './protocol';
 
 const send = (reply: EngineReply): void => {
   if (process.connected) process.send?.(reply);
@@ -30,7 +30,7 @@ process.on('message', (raw) => {
       if (req.op === 'shutdown') void shutdown(0);
     })
     .catch((err: unknown) => {
-      const e = err instanceof EngineError ? err : new EngineError((err as Error)?.message ?? String(err), 'INTERNAL');
+      const e = asEngineError(err);
       send({ id, ok: false, error: { message: e.message, code: e.code } });
     });
 });

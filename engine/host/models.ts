@@ -2,11 +2,10 @@
  * Models loaded for sampling and evaluation, cached by checkpoint: a request for a model that has a newer
  * checkpoint on disk (it is training) loads the new weights and frees the old ones.
  */
-import { EngineError } from './protocol';
+import { EngineError, type UNetConfig } from '../spec';
 import type { ModelStore } from '../train';
 import { UNet } from '../unet/model';
 import { fromReferenceConfig } from '../unet/config';
-import type { UNetConfig } from '../unet/config';
 import type { SamplingModel } from '../sample/generate';
 
 interface Entry {
@@ -61,7 +60,7 @@ export class ModelCache {
 }
 
 /** model.json stores the resolved engine config; older or reference-style configs are converted. */
-function toConfig(stored: Record<string, unknown>): UNetConfig {
+function toConfig(stored: UNetConfig | Record<string, unknown>): UNetConfig {
   if ('model_channels' in stored) return fromReferenceConfig(stored as never);
-  return stored as unknown as UNetConfig;
+  return stored as UNetConfig;
 }

@@ -1,27 +1,28 @@
 /**
- * What the engine process does with each request: it owns the backend, the training jobs (one per model), the
- * models loaded for sampling and a bounded queue of sampling requests. Usable in-process (tests) or behind
- * main.ts in the child process. Training and sampling share one thread: both yield between steps, so a
- * sampling request runs between two training steps rather than after the whole run.
+ * What the engine process does with each request: a dispatcher over the run layer. It owns the backend, the
+ * training jobs (one per model), the models loaded for sampling and a bounded queue of sampling requests. Usable
+ * in-process (tests, library callers) or behind main.ts in the child process.
+ *
+ * One error mapping: an EngineError keeps its code (a user's mistake is BAD_REQUEST or NOT_FOUND where it was
+ * found); a cancelled sampling run is CANCELLED; anything else is INTERNAL — a failure of the engine, not of the
+ * request, so flows answer it with 500, not 400.
  */
 import { initBackend, backendInfo } from '../backend';
-import { tf } from '../tf';
-import { Rng } from '../rng';
-import { createDiffusion } from '../diffusion';
 import { createDataset } from '../data';
-import { ModelStore, TrainingJob, datasetSpecFor } from '../train';
+import { ModelStore, imageShapeOf } from '../train';
+import { TrainingJob, type JobStatus, type TrainEvent } from '../run/job';
+import { noiseImages, scheduleChart, type NoiseResult, type ScheduleChart } from '../run/noise';
 import { generateInWorkers } from '../parallel/sample';
 import { closePool } from '../parallel/pool';
-import { samplesToResult } from '../sample/result';
-import { evaluateBpd } from '../sample/bpd';
-import { ModelCache } from './models';
+import { samplesToResult, type SampleResult } from '../sample/result';
+import { evaluateBpd, type EvaluateResult } from '../sample/bpd';
+import { freshSeed } from '../sample/generate';
 import {
-  EngineError,
-  type EngineInfo, type EngineRequest, type EvaluateRequest, type EvaluateResult, type JobStatus, type NoiseRequest,
-  type NoiseResult, type SampleProgress, type SampleRequest, type SampleResult, type ScheduleSpec, type ScheduleTables,
-  type TrainEvent,
-} from './protocol';
-import { checkChoice, checkModelName, checkNumber, checkPipeline, checkRawImages, checkSampleRequest, checkDataset, checkSteps, LIMITS } from './validate';
+  EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, modelName, need,
+  type CheckedSampleRequest, type ModelSpec, type NoiseRequest, type ScheduleSpec,
+} from '../spec';
+import { ModelCache } from './models';
+import type { EngineInfo, EngineRequest, SampleProgress } from './protocol';
 
 export interface EngineServiceOptions {
   modelsDir: string;
@@ -33,6 +34,15 @@ export interface EngineServiceOptions {
 }
 
 const DEFAULT_MAX_QUEUE = Number(process.env.IDDPM_SAMPLE_QUEUE) || 32;
+const ACTIVE_STATES = ['starting', 'running', 'paused', 'stopping'];
+
+/** The error a request fails with, as the client sees it. */
+export function asEngineError(err: unknown): EngineError {
+  if (err instanceof EngineError) return err;
+  const e = err as Error | undefined;
+  if (e?.name === 'SamplingCancelledError') return new EngineError(e.message, 'CANCELLED');
+  return new EngineError(e?.message ?? String(err), 'INTERNAL');
+}
 
 export class EngineService {
   readonly store: ModelStore;
@@ -41,6 +51,8 @@ export class EngineService {
   private sampleChain: Promise<unknown> = Promise.resolve();
   private queued = 0;
   private closing = false;
+  /** Ids of sampling requests the client gave up on (a closed Sampler node): they stop at the next step. */
+  private readonly cancelled = new Set<number>();
 
   constructor(private readonly opts: EngineServiceOptions) {
     this.store = new ModelStore(opts.modelsDir);
@@ -51,11 +63,16 @@ export class EngineService {
     return (await initBackend(this.opts.backend)).name;
   }
 
-  /** Ids of sampling requests the client gave up on (a closed Sampler node): they stop at the next step. */
-  private readonly cancelled = new Set<number>();
-
-  /** `id` is the client's request id, which `cancelSample` refers to. */
+  /** `id` is the client's request id, which `cancelSample` refers to. Every failure is an EngineError. */
   async handle(req: EngineRequest, progress: (p: SampleProgress) => void = () => undefined, id = 0): Promise<unknown> {
+    try {
+      return await this.dispatch(req, progress, id);
+    } catch (err) {
+      throw asEngineError(err);
+    }
+  }
+
+  private async dispatch(req: EngineRequest, progress: (p: SampleProgress) => void, id: number): Promise<unknown> {
     if (this.closing && req.op !== 'shutdown' && req.op !== 'info') throw new EngineError('The IDDPM engine is shutting down', 'BUSY');
     await this.backend();
     switch (req.op) {
@@ -70,7 +87,7 @@ export class EngineService {
       case 'evaluate': return this.evaluate(req.request);
       case 'modelSpec': return this.modelSpec(req.name);
       case 'shutdown': return this.shutdown();
-      default: throw new EngineError(`Unknown request ${JSON.stringify((req as { op?: unknown }).op)}`);
+      default: throw new EngineError(`Unknown request ${JSON.stringify((req as { op?: unknown }).op)}`, 'BAD_REQUEST');
     }
   }
 
@@ -86,53 +103,42 @@ export class EngineService {
 
   private activeJob(name: string): TrainingJob | undefined {
     const j = this.jobs.get(name)?.job;
-    return j && ['starting', 'running', 'paused', 'stopping'].includes(j.status().state) ? j : undefined;
+    return j && ACTIVE_STATES.includes(j.status().state) ? j : undefined;
   }
 
-  async train(name: string, pipeline: unknown, options: unknown): Promise<JobStatus> {
-    checkModelName(name);
-    if (this.activeJob(name)) throw new EngineError(`Model "${name}" is already training; stop it first or train under another name`, 'BUSY');
-    let job: TrainingJob;
-    try {
-      job = new TrainingJob({
-        name,
-        pipeline: checkPipeline(pipeline as never),
-        options: options as never,
-        store: this.store,
-        onEvent: (ev) => this.opts.broadcast(ev),
-      });
-    } catch (err) {
-      throw err instanceof EngineError ? err : new EngineError((err as Error).message);
-    }
+  async train(name: unknown, pipeline: unknown, options: unknown): Promise<JobStatus> {
+    const model = need('name', modelName, name);
+    if (this.activeJob(model)) throw new EngineError(`Model "${model}" is already training; stop it first or train under another name`, 'BUSY');
+    const job = new TrainingJob({ name: model, pipeline, options, store: this.store, onEvent: (ev) => this.opts.broadcast(ev) });
     const done = job.start().catch(() => undefined);
-    this.jobs.set(name, { job, done });
+    this.jobs.set(model, { job, done });
     return job.status();
   }
 
-  async control(name: string, action: 'stop' | 'pause' | 'resume'): Promise<JobStatus> {
-    checkModelName(name);
-    checkChoice('action', action, ['stop', 'pause', 'resume'] as const);
-    const entry = this.jobs.get(name);
-    if (!entry) throw new EngineError(`Model "${name}" is not training`, 'NOT_FOUND');
-    if (action === 'stop') {
+  async control(name: unknown, action: unknown): Promise<JobStatus> {
+    const model = need('name', modelName, name);
+    const what = need('action', choice(TRAIN_CONTROLS), action);
+    const entry = this.jobs.get(model);
+    if (!entry) throw new EngineError(`Model "${model}" is not training`, 'NOT_FOUND');
+    if (what === 'stop') {
       await entry.job.stop();
       await entry.done;
-    } else if (action === 'pause') entry.job.pause();
+    } else if (what === 'pause') entry.job.pause();
     else entry.job.resume();
     return entry.job.status();
   }
 
-  status(name: string): JobStatus | null {
-    checkModelName(name);
-    const job = this.jobs.get(name)?.job;
+  status(name: unknown): JobStatus | null {
+    const model = need('name', modelName, name);
+    const job = this.jobs.get(model)?.job;
     if (job) return job.status();
-    if (!this.store.hasCheckpoint(name)) return null;
-    const spec = this.store.readSpec(name);
-    return { name, state: 'stopped', step: spec.step, maxSteps: spec.train?.maxSteps ?? 0 };
+    if (!this.store.hasCheckpoint(model)) return null;
+    const spec = this.store.readSpec(model);
+    return { name: model, state: 'stopped', step: spec.step, maxSteps: spec.train?.maxSteps ?? 0 };
   }
 
   /** Sampling runs one request at a time (they would only compete for the same cores); the queue is bounded. */
-  private enqueueSample(request: SampleRequest, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
+  private enqueueSample(request: unknown, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
     const req = checkSampleRequest(request);
     if (this.queued >= (this.opts.maxQueue ?? DEFAULT_MAX_QUEUE)) {
       throw new EngineError(`The sampling queue is full (${this.queued} requests waiting); try again shortly`, 'QUEUE_FULL');
@@ -146,109 +152,50 @@ export class EngineService {
     return run;
   }
 
-  private async sample(req: SampleRequest, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
+  private async sample(req: CheckedSampleRequest, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
     const started = Date.now();
-    if (this.cancelled.has(id)) throw new EngineError('Sampling was cancelled before it started');
-    const model = this.models.load(req.model, req.ema ?? true);
-    try {
-      const result = await generateInWorkers(model, {
-        count: req.count,
-        batchSize: req.batchSize,
-        steps: req.steps,
-        method: req.method,
-        eta: req.eta,
-        clipDenoised: req.clipDenoised,
-        classes: req.classes,
-        seed: req.seed,
-        progressEvery: req.progressEvery,
-        framesEvery: req.framesEvery,
-      }, { onProgress: progress, isCancelled: () => this.closing || this.cancelled.has(id) });
-      return await samplesToResult(result, req.format, req.columns, (Date.now() - started) / 1000, await this.backend());
-    } catch (err) {
-      throw err instanceof EngineError ? err : new EngineError((err as Error).message);
-    }
+    if (this.cancelled.has(id)) throw new EngineError('Sampling was cancelled before it started', 'CANCELLED');
+    const model = this.models.load(req.model, req.ema);
+    const result = await generateInWorkers(model, {
+      count: req.count,
+      batchSize: req.batchSize,
+      steps: req.steps,
+      method: req.method,
+      eta: req.eta,
+      clipDenoised: req.clipDenoised,
+      classes: req.classes,
+      seed: req.seed ?? freshSeed(),
+      progressEvery: req.progressEvery,
+      framesEvery: req.framesEvery,
+    }, { onProgress: progress, isCancelled: () => this.closing || this.cancelled.has(id) });
+    return samplesToResult(result, req.format, req.columns || undefined, (Date.now() - started) / 1000, await this.backend());
   }
 
-  /** x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε for every image at every requested t (image-major order). */
-  noise(request: NoiseRequest): NoiseResult {
-    const images = checkRawImages('images', request?.images);
-    const diffusion = this.diffusionFor(request.schedule);
-    const T = diffusion.numTimesteps;
-    const ts = (Array.isArray(request.t) ? request.t : [request.t]).map((t, i) => checkNumber(`t[${i}]`, t, { min: 0, max: T - 1, integer: true }));
-    if (ts.length === 0) throw new EngineError('t must be a timestep or a non-empty list of timesteps');
-    const [n, h, w, c] = images.shape;
-    if (n * ts.length > LIMITS.imagesPerRequest) throw new EngineError(`${n} images × ${ts.length} timesteps is more than ${LIMITS.imagesPerRequest} images`);
-    const rng = new Rng(checkNumber('seed', request.seed, { min: 0, max: 2 ** 32 - 1, integer: true, fallback: 0 }));
-    const out = tf.tidy(() => {
-      const x0 = tf.tensor4d(images.data, images.shape).reshape([n, 1, h, w, c]).tile([1, ts.length, 1, 1, 1]).reshape([n * ts.length, h, w, c]);
-      const t = tf.tensor1d(Array.from({ length: n }, () => ts).flat(), 'int32');
-      const eps = tf.tensor4d(rng.normalArray(n * ts.length * h * w * c), [n * ts.length, h, w, c]);
-      return diffusion.qSample(x0, t, eps).clipByValue(-1, 1);
-    });
-    const data = out.dataSync() as Float32Array;
-    out.dispose();
-    diffusion.dispose?.();
-    return { images: { shape: [n * ts.length, h, w, c], data: Float32Array.from(data) }, t: ts };
+  noise(request: NoiseRequest): Promise<NoiseResult> {
+    return noiseImages(request);
   }
 
-  private diffusionFor(spec: ScheduleSpec) {
-    if (!spec || typeof spec !== 'object') throw new EngineError('A schedule is required, e.g. { kind: "cosine", steps: 1000 }');
-    const kind = checkChoice('schedule.kind', spec.kind, ['linear', 'cosine'] as const);
-    const steps = checkNumber('schedule.steps', spec.steps, { min: 2, max: LIMITS.steps, integer: true });
-    try {
-      return createDiffusion({
-        schedule: { name: kind, steps, cosineS: spec.cosineS, maxBeta: spec.maxBeta },
-        modelMeanType: 'epsilon',
-        modelVarType: 'fixed_small',
-        lossType: 'simple',
-      });
-    } catch (err) {
-      throw new EngineError((err as Error).message);
-    }
+  schedule(spec: ScheduleSpec): ScheduleChart {
+    return scheduleChart(spec);
   }
 
-  /** The schedule's tables for charting (β_t, ᾱ_t, √ᾱ_t, √(1−ᾱ_t), SNR = ᾱ/(1−ᾱ), posterior variance). */
-  schedule(spec: ScheduleSpec): ScheduleTables {
-    const d = this.diffusionFor(spec);
-    const tb = d.tables;
-    const list = (a: ArrayLike<number>): number[] => Array.from(a);
-    d.dispose?.();
-    return {
-      kind: spec.kind,
-      steps: d.numTimesteps,
-      betas: list(tb.betas),
-      alphasCumprod: list(tb.alphasCumprod),
-      sqrtAlphasCumprod: list(tb.sqrtAlphasCumprod),
-      sqrtOneMinusAlphasCumprod: list(tb.sqrtOneMinusAlphasCumprod),
-      snr: Array.from(tb.alphasCumprod, (a) => a / (1 - a)),
-      posteriorVariance: list(tb.posteriorVariance),
-      posteriorLogVarianceClipped: list(tb.posteriorLogVarianceClipped),
-    };
+  async evaluate(request: unknown): Promise<EvaluateResult> {
+    const req = checkEvaluateRequest(request);
+    const model = this.models.load(req.model, req.ema);
+    const dataset = await createDataset(req.dataset, imageShapeOf(this.store.readSpec(req.model).unetConfig));
+    return evaluateBpd(model, dataset, {
+      count: req.count,
+      batchSize: req.batchSize,
+      seed: req.seed,
+      perTimestep: req.perTimestep,
+      steps: req.steps,
+    }, { isCancelled: () => this.closing });
   }
 
-  async evaluate(request: EvaluateRequest): Promise<EvaluateResult> {
-    const name = checkModelName(request?.model);
-    const model = this.models.load(name, request.ema ?? true);
-    const config = this.store.readSpec(name).unetConfig as { imageSize: number; inChannels: number };
-    try {
-      const dataset = await createDataset(datasetSpecFor(checkDataset(request.dataset), config as never));
-      const r = await evaluateBpd(model, dataset, {
-        count: checkNumber('count', request.count, { min: 1, max: 100_000, integer: true, fallback: 16 }),
-        batchSize: request.batchSize,
-        seed: request.seed,
-        perTimestep: request.perTimestep,
-        steps: checkSteps(request.steps),
-      }, { isCancelled: () => this.closing });
-      return r;
-    } catch (err) {
-      throw err instanceof EngineError ? err : new EngineError((err as Error).message);
-    }
-  }
-
-  modelSpec(name: string) {
-    checkModelName(name);
-    if (!this.store.hasCheckpoint(name)) throw new EngineError(`No trained model named "${name}"`, 'NOT_FOUND');
-    return this.store.readSpec(name);
+  modelSpec(name: unknown): ModelSpec {
+    const model = need('name', modelName, name);
+    if (!this.store.hasCheckpoint(model)) throw new EngineError(`No trained model named "${model}"`, 'NOT_FOUND');
+    return this.store.readSpec(model);
   }
 
   /** Stops every job at a step boundary (each writes its final checkpoint) and frees the models. */

@@ -6,6 +6,7 @@
  * shorter side to the target with bicubic filtering (antialiased when shrinking), centre-crop the longer side.
  */
 import sharp from 'sharp';
+import { isBytes, isTypedArrayOf, type ImageInput } from '../spec';
 import {
   ImageBatch, IMAGE_LIMITS, checkBatchElements, checkImageSize, describeValue, fromUint8, toUint8,
   validateImageBatch,
@@ -18,8 +19,7 @@ export interface DecodeOptions {
   channels?: 1 | 3;
 }
 
-/** The forms images take in messages (design.md, "Images in messages"). */
-export type ImageInput = Buffer | Uint8Array | Array<Buffer | Uint8Array> | { shape: number[]; data: Float32Array | number[] };
+export type { ImageInput };
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const JPEG_SIGNATURE = [0xff, 0xd8, 0xff];
@@ -85,7 +85,7 @@ async function probeImage(buf: Uint8Array): Promise<{ width: number; height: num
  * converted to greyscale or RGB, resized to `size` if given (bicubic, shorter side, centre crop).
  */
 export async function decodeImage(buf: Uint8Array, options: DecodeOptions = {}): Promise<ImageBatch> {
-  if (!(buf instanceof Uint8Array)) throw new Error(`expected a PNG or JPEG Buffer, got ${describeValue(buf)}`);
+  if (!isBytes(buf)) throw new Error(`expected a PNG or JPEG Buffer, got ${describeValue(buf)}`);
   const probe = await probeImage(buf);
   const channels = options.channels ?? probe.channels;
   const [h, w] = options.size ?? [probe.height, probe.width];
@@ -112,7 +112,7 @@ export async function decodeImage(buf: Uint8Array, options: DecodeOptions = {}):
  * is validated and must already match `size` and `channels` when those are given.
  */
 export async function decodeImages(input: unknown, options: DecodeOptions = {}): Promise<ImageBatch> {
-  if (input instanceof Uint8Array) return decodeImage(input, options);
+  if (isBytes(input)) return decodeImage(input, options);
   if (Array.isArray(input)) return decodeImageArray(input, options);
   if (typeof input === 'object' && input !== null && 'shape' in input && 'data' in input) {
     const batch = validateImageBatch(input);
@@ -131,7 +131,7 @@ export async function decodeImages(input: unknown, options: DecodeOptions = {}):
 async function decodeImageArray(items: unknown[], options: DecodeOptions): Promise<ImageBatch> {
   if (items.length === 0) throw new Error('the image array is empty');
   items.forEach((item, i) => {
-    if (!(item instanceof Uint8Array)) throw new Error(`image ${i}: expected a PNG or JPEG Buffer, got ${describeValue(item)}`);
+    if (!isBytes(item)) throw new Error(`image ${i}: expected a PNG or JPEG Buffer, got ${describeValue(item)}`);
   });
   const buffers = items as Uint8Array[];
   // The first image fixes size and channels when the caller leaves them open, so all decode alike.

@@ -5,6 +5,7 @@
  * Scaling follows improved-diffusion: `image_datasets.py` loads `arr.astype(np.float32) / 127.5 - 1`
  * (float32 arithmetic), and `image_sample.py` writes `((x + 1) * 127.5).clamp(0, 255).to(uint8)`.
  */
+import { isTypedArrayOf } from '../spec';
 
 /** A batch of images, NHWC, values in [-1, 1]. */
 export interface ImageBatch {
@@ -109,7 +110,7 @@ export function validateImageBatch(input: unknown): ImageBatch {
 }
 
 function toFloat32(data: unknown): Float32Array {
-  if (data instanceof Float32Array) return data;
+  if (isTypedArrayOf(data, 'Float32Array')) return data as Float32Array;
   if (Array.isArray(data)) {
     const out = new Float32Array(data.length);
     for (let i = 0; i < data.length; i++) {

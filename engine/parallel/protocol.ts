@@ -3,8 +3,7 @@
  * SharedArrayBuffers (one copy in, one copy out of each wasm heap, nothing cloned on the way); batches, losses
  * and images are small and are cloned or transferred.
  */
-import type { CompletePipeline } from '../host/protocol';
-import type { UNetConfig } from '../unet/config';
+import type { CompletePipeline, UNetConfig } from '../spec';
 import type { StepBatch, Shard } from '../train/trainer';
 import type { PipelineForSampling } from '../sample/process';
 import type { GenerateOptions } from '../sample/generate';

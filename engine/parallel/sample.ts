@@ -73,7 +73,7 @@ export async function generateInWorkers(model: SamplingModel, options: GenerateO
 }
 
 async function sampleShares(
-  pool: WorkerPool, model: SamplingModel, unet: UNet, o: ReturnType<typeof checkGenerateOptions> & { steps?: number | string },
+  pool: WorkerPool, model: SamplingModel, unet: UNet, o: ReturnType<typeof checkGenerateOptions> & { steps?: GenerateOptions['steps'] },
   classes: number[] | undefined, hooks: GenerateHooks,
 ): Promise<Float32Array> {
   const shares = splitImages(o.count, pool.size);

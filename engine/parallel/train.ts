@@ -6,7 +6,7 @@
  * bit-identical to the main thread's weights, and checkpoints, resume and NaN handling stay the trainer's.
  */
 import { tf } from '../tf';
-import { autoMicrobatch } from '../train/microbatch';
+import { microbatchFor } from '../train/microbatch';
 import type { BatchGradients, GradientSource, Shard, StepBatch, Trainer } from '../train/trainer';
 import type { WorkerPool } from './pool';
 import type { ShardReply } from './protocol';
@@ -77,8 +77,7 @@ export class ParallelGradients implements GradientSource {
   static async start(pool: WorkerPool, trainer: Trainer): Promise<ParallelGradients> {
     const { options, config, pipeline } = trainer.parts;
     const B = options.batchSize;
-    const microbatchFor = (size: number): number => (options.microbatch > 0 ? Math.min(options.microbatch, size) : autoMicrobatch(config, size));
-    const shards = planShards(B, pool.size, microbatchFor);
+    const shards = planShards(B, pool.size, (size) => microbatchFor(config, options.microbatch, size));
     const vars = trainer.unet.trainableVariables();
     const weights = sharedBufferFor(vars);
     const grads = shards.map(() => sharedBufferFor(vars));

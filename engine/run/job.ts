@@ -8,25 +8,44 @@
 import { backendInfo, initBackend } from '../backend';
 import { createDataset } from '../data';
 import type { GaussianDiffusion } from '../diffusion';
-import type { CompletePipeline, JobState, JobStatus, TrainEvent, TrainOptions } from '../host/protocol';
+import { checkPipeline, type CheckedTrainOptions, type CompletePipeline, type JobState, type UNetConfig } from '../spec';
 import { generate } from '../sample/generate';
 import { gridPng } from '../sample/result';
 import type { UNet } from '../unet/model';
-import type { UNetConfig } from '../unet/config';
-import { MetricsWindow } from './metrics';
-import { datasetSpecFor, modelSpecOf, resolveTrainRequest, trainingDiffusion, unetConfigFor, withPipelineDefaults, type ResolvedTrainOptions } from './pipeline';
-import type { ModelStore } from './store';
-import { Trainer } from './trainer';
+import {
+  MetricsWindow, ModelStore, Trainer, imageShapeOf, modelSpecOf, resolveTrainRequest, trainingDiffusion, unetConfigFor,
+  type TrainProgress,
+} from '../train';
 import { acquirePool, releasePool, workerCount, type WorkerPool } from '../parallel/pool';
 import { ParallelGradients } from '../parallel/train';
+import { nextTurn } from '../turn';
+
+export interface JobStatus {
+  name: string;
+  state: JobState;
+  step: number;
+  maxSteps: number;
+  lastLoss?: number;
+  imagesPerSec?: number;
+  error?: string;
+}
+
+/** What a job reports while it runs (the engine broadcasts them; the Trainer node sends them on). */
+export type TrainEvent =
+  | { type: 'progress'; name: string; payload: TrainProgress }
+  | { type: 'sample'; name: string; step: number; png: Buffer }
+  | { type: 'checkpoint'; name: string; step: number; path: string }
+  | { type: 'done'; name: string; status: JobStatus }
+  | { type: 'error'; name: string; message: string; status: JobStatus };
 
 /** Renders `n` preview samples from the EMA model as one PNG. */
 export type PreviewFn = (ema: UNet, diffusion: GaussianDiffusion, n: number) => Promise<Buffer>;
 
 export interface TrainingJobInit {
   name: string;
-  pipeline: CompletePipeline;
-  options: TrainOptions;
+  /** Checked here (engine/spec): any JSON a flow or library caller sends. */
+  pipeline: unknown;
+  options: unknown;
   store: ModelStore;
   onEvent?: (ev: TrainEvent) => void;
   /** Replaces the default preview (a 25-step respaced ancestral sample of the EMA model). */
@@ -36,13 +55,10 @@ export interface TrainingJobInit {
 /** Steps of the respaced process used for previews: enough for a recognisable sample, quick to run. */
 const PREVIEW_STEPS = 25;
 
-const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 export class TrainingJob {
   readonly name: string;
   private readonly pipeline: CompletePipeline;
-  private readonly options: ResolvedTrainOptions;
-  private readonly rawOptions: TrainOptions;
+  private readonly options: CheckedTrainOptions;
   private readonly config: UNetConfig;
   private readonly store: ModelStore;
   private readonly onEvent: (ev: TrainEvent) => void;
@@ -55,8 +71,6 @@ export class TrainingJob {
   private stopRequested = false;
   private wake?: () => void;
   private running?: Promise<void>;
-  /** The live run (after start() has built it), e.g. for the host to inspect. */
-  trainer?: Trainer;
 
   /** Validates everything that can be checked without loading data; throws an error naming the bad setting. */
   constructor(init: TrainingJobInit) {
@@ -64,7 +78,6 @@ export class TrainingJob {
     this.name = init.name;
     this.pipeline = pipeline;
     this.options = options;
-    this.rawOptions = init.options;
     this.config = unetConfigFor(pipeline.unet);
     this.store = init.store;
     this.store.modelDir(init.name);
@@ -108,9 +121,8 @@ export class TrainingJob {
     let pool: WorkerPool | undefined;
     try {
       const backend = (backendInfo() ?? (await initBackend())).name;
-      const dataset = await createDataset(datasetSpecFor(this.rawOptions.dataset, this.config));
+      const dataset = await createDataset(this.options.dataset, imageShapeOf(this.config));
       trainer = new Trainer({ pipeline: this.pipeline, config: this.config, options: this.options, diffusion: trainingDiffusion(this.pipeline), dataset });
-      this.trainer = trainer;
       const threads = workerCount(backend);
       if (threads > 1) {
         // Data-parallel steps on the worker threads; the trainer keeps the weights, Adam, EMA and all state.
@@ -148,7 +160,7 @@ export class TrainingJob {
         if (logEvery > 0 && r.step % logEvery === 0) report();
         if (sampleEvery > 0 && r.step % sampleEvery === 0) await this.sendPreview(trainer);
         if (checkpointEvery > 0 && r.step % checkpointEvery === 0) save();
-        await nextMacrotask();
+        await nextTurn();
       }
       if (logEvery > 0 && metrics.stepCount > 0) report();
       if (trainer.step > savedStep) save();
@@ -161,7 +173,6 @@ export class TrainingJob {
     } finally {
       trainer?.dispose();
       if (pool) releasePool(pool);
-      this.trainer = undefined;
     }
   }
 
@@ -179,7 +190,7 @@ export class TrainingJob {
       }
     };
     differs('UNet architecture', stored.unetConfig, this.config);
-    const storedPipeline = withPipelineDefaults(stored.pipeline);
+    const storedPipeline = checkPipeline(stored.pipeline);
     differs('schedule', storedPipeline.schedule, this.pipeline.schedule);
     differs('timestep sampler', storedPipeline.timesteps, this.pipeline.timesteps);
     try {

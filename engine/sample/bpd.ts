@@ -12,7 +12,8 @@
 import { tf } from '../tf';
 import { Rng } from '../rng';
 import type { Dataset } from '../data';
-import type { EvaluateResult } from '../host/protocol';
+import { nextTurn } from '../turn';
+import { InvalidValue, type Respacing } from '../spec';
 import { GaussianDiffusion, meanFlat } from '../diffusion';
 import { SamplingCancelledError } from './loop';
 import { SamplerUNet, SamplingModel } from './generate';
@@ -95,7 +96,7 @@ export async function calcBpdLoop(diffusion: GaussianDiffusion, unet: SamplerUNe
       mse[at] = m[k];
     }
     opts.onProgress?.(p0 + count, n * K);
-    await new Promise((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
   const prior = diffusion.priorBpd(x0);
   const priorBpd = Float64Array.from(prior.dataSync());
@@ -109,19 +110,51 @@ export interface EvaluateOptions {
   count?: number;
   /** Images per calcBpdLoop (default 16). */
   batchSize?: number;
-  /** Evaluate the bound of a respaced process (number, `ddimN`, section counts); default the full T. */
-  steps?: number | string;
+  /** Evaluate the bound of a respaced process (parsed, a number, `ddimN`, section counts); default the full T. */
+  steps?: Respacing | number | string;
   seed?: number;
   perTimestep?: boolean;
   clipDenoised?: boolean;
   rowsPerPass?: number;
 }
 
-export interface Evaluation extends EvaluateResult {
+/**
+ * What an evaluation answers. `terms[k]` is the mean L_t at process index k = 0 … K−1 (t = 0, the decoder term,
+ * first): the REVERSE of the columns of the reference's calc_bpd_loop `vb`, which start at t = K−1.
+ */
+export interface EvaluateResult {
+  /** Mean over the images of each image's bound (prior + Σ_t L_t), bits/dim. */
+  bitsPerDim: number;
+  /** The standard error of that mean: sample standard deviation of perImage / √count (0 for one image). */
+  standardError: number;
+  /** Each image's bound, in dataset order. */
+  perImage: number[];
+  priorBpd: number;
+  vbBpd: number;
+  mseMean: number;
+  count: number;
   /** K, the steps of the evaluated process. */
   steps: number;
-  /** Original timestep of each entry of `terms`, when per-timestep terms were asked for. */
+  /** vb term per process index (bits/dim), averaged over images, when asked. */
+  terms?: number[];
+  /** Original timestep of each entry of `terms`, when asked. */
   timesteps?: number[];
+  seconds: number;
+}
+
+/** For library callers who want the whole per-(image, t) table too: see calcBpdLoop. */
+export type Evaluation = EvaluateResult;
+
+/** The sample standard deviation of `a` over √n: how far the mean of n images may be from the dataset's. */
+export function standardErrorOf(a: ArrayLike<number>): number {
+  const n = a.length;
+  if (n < 2) return 0;
+  let m = 0;
+  for (let i = 0; i < n; i++) m += a[i];
+  m /= n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (a[i] - m) ** 2;
+  return Math.sqrt(ss / (n - 1) / n);
 }
 
 const mean = (a: Float64Array): number => a.reduce((s, v) => s + v, 0) / a.length;
@@ -136,7 +169,7 @@ export async function evaluateBpd(
 ): Promise<Evaluation> {
   const started = Date.now();
   const count = Math.min(opts.count ?? 16, dataset.size);
-  if (!Number.isInteger(count) || count < 1) throw new Error(`Evaluation: count must be a positive integer, got ${JSON.stringify(opts.count)}`);
+  if (!Number.isInteger(count) || count < 1) throw new InvalidValue('count', { key: 'range', params: { min: 1, max: dataset.size, got: String(opts.count) } });
   const [h, w, c] = dataset.imageShape;
   if (h !== model.imageSize || w !== model.imageSize || c !== model.channels) {
     throw new Error(`Evaluation: the dataset's images are ${h}×${w}×${c}, the model takes ${model.imageSize}×${model.imageSize}×${model.channels}`);
@@ -150,7 +183,7 @@ export async function evaluateBpd(
     for (let start = 0; start < count; start += batchSize) {
       const n = Math.min(batchSize, count - start);
       const batch = dataset.getBatch(Array.from({ length: n }, (_, i) => start + i));
-      if (model.numClasses !== null && !batch.y) throw new Error('Evaluation: this model is class-conditional and the dataset has no labels');
+      if (model.numClasses !== null && !batch.y) throw new InvalidValue('dataset', { key: 'labels', params: { count: n, got: 'no labels (this model is class-conditional)' } });
       const x0 = tf.tensor4d(batch.x, [n, h, w, c]);
       try {
         parts.push(await calcBpdLoop(diffusion, model.unet, x0, {
@@ -179,8 +212,11 @@ export async function evaluateBpd(
     for (let i = 0; i < count; i++) s += vb[i * K + t];
     return s / count;
   });
+  const perImage = join('totalBpd');
   return {
-    bitsPerDim: mean(join('totalBpd')),
+    bitsPerDim: mean(perImage),
+    standardError: standardErrorOf(perImage),
+    perImage: Array.from(perImage),
     priorBpd: mean(join('priorBpd')),
     vbBpd: terms.reduce((a, b) => a + b, 0),
     mseMean: mean(join('mse')),

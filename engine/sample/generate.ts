@@ -9,10 +9,10 @@
  */
 import { tf } from '../tf';
 import { Rng } from '../rng';
-import type { RawImages } from '../host/protocol';
 import type { GaussianDiffusion } from '../diffusion';
+import { InvalidValue, LIMITS, SAMPLE_DEFAULTS, SAMPLE_FIELDS, need, type RawImages, type Respacing, type SamplingMethod } from '../spec';
 import { ModelFn } from './steps';
-import { SAMPLE_METHODS, SampleMethod, StepInfo, reverseLoop } from './loop';
+import { StepInfo, reverseLoop } from './loop';
 import { PipelineForSampling, samplingDiffusion } from './process';
 
 /** The UNet as the samplers use it (engine/unet `UNet`, with whichever weights the caller picked). */
@@ -33,9 +33,9 @@ export interface GenerateOptions {
   count: number;
   /** Images per reverse-process run (default 16). */
   batchSize?: number;
-  /** Number of steps, `ddimN` or section counts `10,15,20`; default the full T. */
-  steps?: number | string;
-  method?: SampleMethod;
+  /** A respacing (parsed, or a number of steps, `ddimN`, section counts `10,15,20`); default the full T. */
+  steps?: Respacing | number | string;
+  method?: SamplingMethod;
   eta?: number;
   clipDenoised?: boolean;
   /** One class for every image or one per image (class-conditional models only); default random classes. */
@@ -77,7 +77,7 @@ export interface GenerateResult {
 interface CheckedOptions {
   count: number;
   batchSize: number;
-  method: SampleMethod;
+  method: SamplingMethod;
   eta: number;
   clipDenoised: boolean;
   seed: number;
@@ -86,29 +86,26 @@ interface CheckedOptions {
   firstImage: number;
 }
 
-function checkCount(name: string, v: unknown, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`Sampling: ${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
-  return v;
+/** A fresh random seed, for requests that gave none (the result reports it, so the images can be made again). */
+export function freshSeed(): number {
+  return Math.floor(Math.random() * (LIMITS.seed.max + 1));
 }
 
-/** Validates the options a person sets, with messages that say what to change. */
+/** The options with the defaults filled in, each checked by its rule (engine/spec SAMPLE_FIELDS). */
 export function checkGenerateOptions(opts: GenerateOptions): CheckedOptions {
-  const method = opts.method ?? 'ancestral';
-  if (!SAMPLE_METHODS.includes(method)) throw new Error(`Sampling: unknown method ${JSON.stringify(method)}; use "ancestral" or "ddim"`);
-  const eta = opts.eta ?? 0;
-  if (typeof eta !== 'number' || !Number.isFinite(eta) || eta < 0) throw new Error(`Sampling: eta must be a number ≥ 0, got ${JSON.stringify(eta)}`);
-  const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
-  if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new Error(`Sampling: seed must be a number, got ${JSON.stringify(seed)}`);
+  const F = SAMPLE_FIELDS;
+  const D = SAMPLE_DEFAULTS;
   return {
-    count: checkCount('count', opts.count, 1),
-    batchSize: checkCount('batchSize', opts.batchSize ?? 16, 1),
-    method,
-    eta,
-    clipDenoised: opts.clipDenoised ?? true,
-    seed,
-    progressEvery: checkCount('progressEvery', opts.progressEvery ?? 0, 0),
-    framesEvery: checkCount('framesEvery', opts.framesEvery ?? 0, 0),
-    firstImage: checkCount('firstImage', opts.firstImage ?? 0, 0),
+    count: need('count', F.count, opts.count),
+    // A worker thread's share may be any size; the request as a whole was checked against the limits.
+    batchSize: need('batchSize', F.batchSize, opts.batchSize ?? D.batchSize),
+    method: need('method', F.method, opts.method ?? D.method),
+    eta: need('eta', F.eta, opts.eta ?? D.eta),
+    clipDenoised: opts.clipDenoised ?? D.clipDenoised,
+    seed: opts.seed === undefined ? freshSeed() : need('seed', F.seed, opts.seed),
+    progressEvery: need('progressEvery', F.progressEvery, opts.progressEvery ?? D.progressEvery),
+    framesEvery: need('framesEvery', F.framesEvery, opts.framesEvery ?? D.framesEvery),
+    firstImage: opts.firstImage ?? 0,
   };
 }
 
@@ -118,14 +115,14 @@ export function checkGenerateOptions(opts: GenerateOptions): CheckedOptions {
  */
 export function resolveClasses(numClasses: number | null, count: number, classes: number | number[] | undefined, rng: Rng): number[] | undefined {
   if (numClasses === null) {
-    if (classes !== undefined && classes !== null) throw new Error('Sampling: this model is not class-conditional; remove the class setting');
+    if (classes !== undefined && classes !== null) throw new InvalidValue('class', { key: 'notConditional' });
     return undefined;
   }
   if (classes === undefined || classes === null) return Array.from({ length: count }, () => rng.int(numClasses));
   const list = Array.isArray(classes) ? classes : new Array<number>(count).fill(classes);
-  if (list.length !== count) throw new Error(`Sampling: ${list.length} classes given for ${count} images; give one class for all or one per image`);
+  if (list.length !== count) throw new InvalidValue('class', { key: 'classCount', params: { got: list.length, count } });
   for (const c of list) {
-    if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new Error(`Sampling: class ${JSON.stringify(c)} is out of range; this model has classes 0 … ${numClasses - 1}`);
+    if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new InvalidValue('class', { key: 'classOutOfRange', params: { got: JSON.stringify(c), max: numClasses - 1 } });
   }
   return list;
 }

@@ -5,10 +5,9 @@
  */
 import { tf } from '../tf';
 import type { GaussianDiffusion } from '../diffusion';
+import type { SamplingMethod } from '../spec';
+import { nextTurn } from '../turn';
 import { ModelFn, ddimSample, pSample } from './steps';
-
-export type SampleMethod = 'ancestral' | 'ddim';
-export const SAMPLE_METHODS: readonly SampleMethod[] = ['ancestral', 'ddim'];
 
 /** Thrown when a loop stops because its caller cancelled it (between two steps). */
 export class SamplingCancelledError extends Error {
@@ -44,10 +43,8 @@ export interface LoopOptions {
   signal?: AbortSignal;
 }
 
-const nextTick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 /** Whether the step at t draws z: the ancestral step always except at t = 0; DDIM only when η > 0. */
-function stepNeedsNoise(method: SampleMethod, t: number, eta: number): boolean {
+function stepNeedsNoise(method: SamplingMethod, t: number, eta: number): boolean {
   return t > 0 && (method === 'ancestral' || eta > 0);
 }
 
@@ -56,7 +53,7 @@ function stepNeedsNoise(method: SampleMethod, t: number, eta: number): boolean {
  * disposed). Throws SamplingCancelledError when cancelled between steps.
  */
 export async function reverseLoop(
-  method: SampleMethod, diffusion: GaussianDiffusion, model: ModelFn, xT: tf.Tensor4D, opts: LoopOptions,
+  method: SamplingMethod, diffusion: GaussianDiffusion, model: ModelFn, xT: tf.Tensor4D, opts: LoopOptions,
 ): Promise<tf.Tensor4D> {
   const eta = opts.eta ?? 0;
   const total = diffusion.numTimesteps;
@@ -80,21 +77,11 @@ export async function reverseLoop(
         x.dispose();
         x = out.sample;
       }
-      if (t > 0) await nextTick();
+      if (t > 0) await nextTurn();
     }
     return x;
   } catch (err) {
     x.dispose();
     throw err;
   }
-}
-
-/** `p_sample_loop`: ancestral sampling, x_{t−1} ~ p_θ(x_{t−1} | x_t) for t = K−1 … 0. */
-export function pSampleLoop(diffusion: GaussianDiffusion, model: ModelFn, xT: tf.Tensor4D, opts: LoopOptions): Promise<tf.Tensor4D> {
-  return reverseLoop('ancestral', diffusion, model, xT, opts);
-}
-
-/** `ddim_sample_loop`: DDIM steps with η (η = 0: deterministic given x_T). */
-export function ddimSampleLoop(diffusion: GaussianDiffusion, model: ModelFn, xT: tf.Tensor4D, opts: LoopOptions): Promise<tf.Tensor4D> {
-  return reverseLoop('ddim', diffusion, model, xT, opts);
 }

@@ -4,32 +4,29 @@
  * the respaced betas β', so a learned variance interpolates between β' and β̃' — what makes 50–100 steps work.
  */
 import { createDiffusion, GaussianDiffusion } from '../diffusion';
-import type { CompletePipeline, LossSpec } from '../host/protocol';
+import { EngineError, InvalidValue, parseRespacing, respacingSteps, respacingText, type CompletePipeline, type LossSpec, type Respacing } from '../spec';
 
 /** The parts of a pipeline spec that define the process (the loss only matters for training). */
 export type PipelineForSampling = Pick<CompletePipeline, 'schedule' | 'noiser' | 'unet'> & { loss?: LossSpec };
 
 /**
- * Normalises a steps setting against T: undefined (or T itself) means the full process; a whole number N
- * (or "N") means N evenly spread steps (one section); `ddimN` and `a,b,c` section counts are respacings.
- * Returns the respacing string for `createDiffusion`, or undefined for the full process.
+ * A respacing against T: undefined (or N = T evenly spread steps) means the full process; more steps than T
+ * are refused. Accepts a parsed respacing or its text/number (library callers).
  */
-export function respacingFor(steps: number | string | undefined | null, numTimesteps: number): string | undefined {
+export function respacingFor(steps: Respacing | number | string | undefined | null, numTimesteps: number): Respacing | undefined {
   if (steps === undefined || steps === null || (typeof steps === 'string' && steps.trim() === '')) return undefined;
-  const text = typeof steps === 'number' ? String(steps) : steps.trim();
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    if (n < 2 || n > numTimesteps) throw new Error(`Sampling steps ${n} is out of range: this model has T = ${numTimesteps}, so use 2 … ${numTimesteps} steps`);
-    return n === numTimesteps ? undefined : text;
+  const r = typeof steps === 'object' ? steps : parseRespacing(steps);
+  if (!r) throw new InvalidValue('steps', { key: 'respacing', params: { got: JSON.stringify(steps) } });
+  const n = respacingSteps(r);
+  if (r.kind === 'sections' && r.counts.length === 1) {
+    if (n > numTimesteps || n < 2) throw new InvalidValue('steps', { key: 'stepsOverT', params: { max: numTimesteps, got: n } });
+    if (n === numTimesteps) return undefined;
   }
-  if (typeof steps !== 'string' || !/^(ddim\d+|\d+(\s*,\s*\d+)+)$/.test(text)) {
-    throw new Error(`Sampling steps ${JSON.stringify(steps)} not understood: give a number of steps, "ddimN" (e.g. "ddim50") or section counts like "10,15,20"`);
-  }
-  return text.replace(/\s+/g, '');
+  return r;
 }
 
 /** The process for sampling or evaluating `pipeline` with `steps` (see respacingFor); errors name the setting. */
-export function samplingDiffusion(pipeline: PipelineForSampling, steps?: number | string | null): GaussianDiffusion {
+export function samplingDiffusion(pipeline: PipelineForSampling, steps?: Respacing | number | string | null): GaussianDiffusion {
   const T = pipeline.schedule.steps;
   const respacing = respacingFor(steps, T);
   try {
@@ -43,7 +40,7 @@ export function samplingDiffusion(pipeline: PipelineForSampling, steps?: number 
       rescaleTimesteps: pipeline.noiser.rescaleTimesteps,
     });
   } catch (err) {
-    if (respacing === undefined) throw err;
-    throw new Error(`Sampling steps "${respacing}" do not fit this model (T = ${T}): ${(err as Error).message}`);
+    if (respacing === undefined || !(err instanceof EngineError)) throw err;
+    throw new EngineError(`Sampling steps "${respacingText(respacing)}" do not fit this model (T = ${T}): ${err.message}`, err.code);
   }
 }

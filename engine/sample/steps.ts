@@ -28,11 +28,6 @@ export function nonzeroMask(t: tf.Tensor1D): tf.Tensor4D {
   return tf.tidy(() => tf.notEqual(t, 0).cast('float32').reshape([-1, 1, 1, 1]) as tf.Tensor4D);
 }
 
-/** The per-example entries of a float64 table at `t`, rounded to float32 as the reference's lookup does. */
-export function extract(table: ArrayLike<number>, t: tf.Tensor1D): tf.Tensor4D {
-  return tf.tidy(() => tf.gather(tf.tensor1d(Float32Array.from(table as ArrayLike<number>), 'float32'), t).reshape([-1, 1, 1, 1]) as tf.Tensor4D);
-}
-
 /**
  * `p_sample`: x_{t−1} = μ_θ(x_t, t) + [t > 0]·exp(½ log σ²_t)·z (iddpm.md, "Ancestral step"). Returns the
  * p_mean_variance outputs too, so callers can record them.
@@ -65,8 +60,8 @@ export function ddimSample(
     const out = diffusion.pMeanVariance(model(x, t), x, t, { clipDenoised: opts.clipDenoised });
     const predXstart = out.predXstart as tf.Tensor4D;
     const eps = diffusion.predictEpsFromXstart(x, t, predXstart);
-    const alphaBar = extract(diffusion.tables.alphasCumprod, t);
-    const alphaBarPrev = extract(diffusion.tables.alphasCumprodPrev, t);
+    const alphaBar = diffusion.coefficient('alphasCumprod', t, 4) as tf.Tensor4D;
+    const alphaBarPrev = diffusion.coefficient('alphasCumprodPrev', t, 4) as tf.Tensor4D;
     const sigma = tf.scalar(opts.eta, 'float32')
       .mul(tf.sqrt(tf.scalar(1).sub(alphaBarPrev).div(tf.scalar(1).sub(alphaBar))))
       .mul(tf.sqrt(tf.scalar(1).sub(alphaBar.div(alphaBarPrev))));

@@ -3,18 +3,19 @@
  * gaussian_diffusion.py. Everything here is float64 and reproduces numpy's arithmetic step for step.
  */
 
-export type BetaScheduleName = 'linear' | 'cosine';
-export const BETA_SCHEDULE_NAMES: readonly BetaScheduleName[] = ['linear', 'cosine'];
+import { SCHEDULE_DEFAULTS, SCHEDULE_KINDS, type ScheduleKind } from '../spec';
+
+export type BetaScheduleName = ScheduleKind;
 
 export interface BetaScheduleOptions {
-  /** Cosine offset s (default 0.008): keeps β small near t = 0. */
+  /** Cosine offset s (SCHEDULE_DEFAULTS: 0.008): keeps β small near t = 0. */
   cosineS?: number;
-  /** Cosine clip (default 0.999): stops the singularity at the end. */
+  /** Cosine clip (SCHEDULE_DEFAULTS: 0.999): stops the singularity at the end. */
   maxBeta?: number;
 }
 
-const DEFAULT_COSINE_S = 0.008;
-const DEFAULT_MAX_BETA = 0.999;
+const DEFAULT_COSINE_S = SCHEDULE_DEFAULTS.cosineS;
+const DEFAULT_MAX_BETA = SCHEDULE_DEFAULTS.maxBeta;
 
 /**
  * numpy.linspace(start, stop, num) with endpoint=True, including its rounding: y_i = i·step + start with
@@ -74,5 +75,5 @@ export function getNamedBetaSchedule(name: BetaScheduleName, numTimesteps: numbe
     if (!(maxBeta > 0 && maxBeta <= 1)) throw new Error(`Cosine schedule max beta must be in (0, 1], got ${maxBeta}`);
     return betasForAlphaBar(numTimesteps, cosineAlphaBar(s), maxBeta);
   }
-  throw new Error(`Unknown beta schedule "${String(name)}": use one of ${BETA_SCHEDULE_NAMES.join(', ')}`);
+  throw new Error(`Unknown beta schedule "${String(name)}": use one of ${SCHEDULE_KINDS.join(', ')}`);
 }

@@ -2,6 +2,7 @@
  * Respacing: running a process on a subset of its timesteps (`space_timesteps` and `SpacedDiffusion` in the
  * reference's respace.py). With learned variances this is what makes 50–100 sampling steps nearly as good as T.
  */
+import { badRequest, parseRespacing, respacingText, type Respacing } from '../spec';
 
 /** Python's `round(x)` for floats: to the nearest integer, ties to even (48.5 → 48), unlike Math.round. */
 export function roundHalfEven(x: number): number {
@@ -10,12 +11,6 @@ export function roundHalfEven(x: number): number {
   if (diff > 0.5) return f + 1;
   if (diff < 0.5) return f;
   return f % 2 === 0 ? f : f + 1;
-}
-
-function parseCount(text: string, whole: string): number {
-  const s = text.trim();
-  if (!/^\d+$/.test(s)) throw new Error(`Invalid respacing "${whole}": "${text}" is not a non-negative integer`);
-  return Number(s);
 }
 
 /**
@@ -30,32 +25,25 @@ function ddimSteps(numTimesteps: number, desired: number, spec: string): number[
       return steps;
     }
   }
-  throw new Error(`Respacing "${spec}": cannot create exactly ${desired} steps from ${numTimesteps} with an integer stride`);
+  throw badRequest(`Respacing "${spec}": cannot create exactly ${desired} steps from ${numTimesteps} with an integer stride`);
 }
 
 /**
  * `space_timesteps(T, section_counts)`: splits [0, T) into len(counts) equal sections (the first T % k one step
- * longer) and takes counts[i] evenly strided steps from section i. `sectionCounts` is a string ("ddim50",
- * "10,15,20", "250"), an array of counts, or one number N (N steps spread over the whole process).
- * Returns the kept original timesteps, sorted.
+ * longer) and takes counts[i] evenly strided steps from section i; `ddimN` takes DDIM's fixed stride instead.
+ * `respacing` is parsed (engine/spec parseRespacing: "ddim50", "10,15,20", "250", a number) or an array of
+ * section counts. Returns the kept original timesteps, sorted.
  */
-export function spaceTimesteps(numTimesteps: number, sectionCounts: string | number[] | number): number[] {
+export function spaceTimesteps(numTimesteps: number, respacing: Respacing | string | number | number[]): number[] {
   if (!Number.isInteger(numTimesteps) || numTimesteps < 1) {
     throw new Error(`Number of diffusion steps must be a positive integer, got ${String(numTimesteps)}`);
   }
-  let counts: number[];
-  if (typeof sectionCounts === 'string') {
-    const spec = sectionCounts.trim();
-    if (spec.startsWith('ddim')) return ddimSteps(numTimesteps, parseCount(spec.slice(4), sectionCounts), sectionCounts);
-    if (spec === '') throw new Error('Respacing is empty: give a step count, comma-separated counts or "ddimN"');
-    counts = spec.split(',').map((c) => parseCount(c, sectionCounts));
-  } else if (typeof sectionCounts === 'number') {
-    counts = [sectionCounts];
-  } else if (Array.isArray(sectionCounts) && sectionCounts.length > 0) {
-    counts = sectionCounts;
-  } else {
-    throw new Error('Respacing must be a number, a non-empty array of counts, or a string such as "ddim50" or "10,15,20"');
-  }
+  if (typeof respacing === 'string' && respacing.trim() === '') throw badRequest('Respacing is empty: give a step count, comma-separated counts or "ddimN"');
+  const parsed = Array.isArray(respacing) ? { kind: 'sections' as const, counts: respacing } : typeof respacing === 'object' ? respacing : parseRespacing(respacing);
+  if (!parsed) throw badRequest(`Respacing ${JSON.stringify(respacing)} not understood: give a step count, comma-separated counts or "ddimN"`);
+  if (parsed.kind === 'ddim') return ddimSteps(numTimesteps, parsed.steps, respacingText(parsed));
+  const counts = parsed.counts;
+  if (counts.length === 0) throw badRequest('Respacing keeps no sections: give at least one count');
   for (const c of counts) {
     if (!Number.isInteger(c) || c < 0) throw new Error(`Respacing section counts must be non-negative integers, got ${String(c)}`);
   }
@@ -65,7 +53,7 @@ export function spaceTimesteps(numTimesteps: number, sectionCounts: string | num
   let start = 0;
   counts.forEach((count, i) => {
     const size = sizePer + (i < extra ? 1 : 0);
-    if (size < count) throw new Error(`Respacing: cannot divide a section of ${size} steps into ${count} (T = ${numTimesteps})`);
+    if (size < count) throw badRequest(`Respacing: cannot divide a section of ${size} steps into ${count} (T = ${numTimesteps})`);
     const stride = count <= 1 ? 1 : (size - 1) / (count - 1);
     // Accumulate as the reference does (cur += stride), float error included: k·stride can round differently.
     let cur = 0.0;

@@ -3,7 +3,24 @@
  * term is logged multiplied by its importance weight, averaged over the window, and also per timestep quartile
  * q = ⌊4t/T⌋ (`loss_q0` … `loss_q3`); `grad_norm` is the window mean of √Σg².
  */
-import type { TrainProgress } from '../host/protocol';
+
+/** One logging window of a run, as the Trainer node sends it (`msg.topic = "progress"`). */
+export interface TrainProgress {
+  name: string;
+  step: number;
+  loss: number;
+  mse?: number;
+  vb?: number;
+  /** Loss per timestep quartile q0..q3, like the reference logger. */
+  lossQuartiles: Array<number | null>;
+  mseQuartiles?: Array<number | null>;
+  vbQuartiles?: Array<number | null>;
+  gradNorm: number;
+  imagesPerSec: number;
+  backend: string;
+  /** Importance sampler summary: warmed up, min/max/mean weight of p. */
+  importance?: ImportanceSummary;
+}
 
 export interface StepLosses {
   loss: Float32Array;

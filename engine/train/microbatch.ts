@@ -8,7 +8,7 @@
  * and each attention head's positions² weights. The constants were fitted on the wasm backend to tf.profile's
  * peakBytes of a forward+backward pass (tiny ≈ 85 MB, mnist ≈ 330 MB per image, about twice the tape alone).
  */
-import type { UNetConfig } from '../unet/config';
+import type { UNetConfig } from '../spec';
 import { buildLayout, type Layer } from '../unet/layout';
 
 /** Bytes a pass may use at its peak: the 4 GB wasm heap minus weights, gradients, Adam and EMA, and headroom. */
@@ -53,4 +53,9 @@ export function autoMicrobatch(config: UNetConfig, batchSize: number, budgetByte
   const fit = Math.max(1, Math.floor(budgetBytes / tapeBytesPerImage(config)));
   const passes = Math.ceil(batchSize / fit);
   return Math.ceil(batchSize / passes);
+}
+
+/** Images per pass for `size` images of a run: the microbatch setting (0 = automatic), at most the size. */
+export function microbatchFor(config: UNetConfig, setting: number, size: number): number {
+  return setting > 0 ? Math.min(setting, size) : autoMicrobatch(config, size);
 }

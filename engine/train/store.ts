@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { MODEL_NAME_PATTERN, type ModelSpec } from '../host/protocol';
+import { badRequest, isModelName, reasonOf, shown, type ModelSpec } from '../spec';
 import { parseSafetensors, parseSafetensorsWithMetadata, writeSafetensors, type SafeTensor } from '../safetensors';
 import { fsyncDir, writeFileAtomic, writeFileDurable } from './atomic';
 
@@ -75,10 +75,10 @@ export class ModelStore {
     if (typeof modelsDir !== 'string' || modelsDir === '') throw new Error('ModelStore needs a models directory');
   }
 
-  /** The folder of model `name`; refuses names outside MODEL_NAME_PATTERN (no path traversal). */
+  /** The folder of model `name`; refuses names that are not model names (engine/spec isModelName: no path traversal). */
   modelDir(name: string): string {
-    if (typeof name !== 'string' || !MODEL_NAME_PATTERN.test(name)) {
-      throw new Error(`Invalid model name ${JSON.stringify(name)}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit`);
+    if (!isModelName(name)) {
+      throw badRequest(`Invalid model name ${shown(name)}: ${reasonOf({ key: 'modelName', params: { got: shown(name) } })}`);
     }
     return path.join(this.modelsDir, name);
   }
@@ -87,7 +87,7 @@ export class ModelStore {
   list(): string[] {
     if (!fs.existsSync(this.modelsDir)) return [];
     return fs.readdirSync(this.modelsDir, { withFileTypes: true })
-      .filter((e) => e.isDirectory() && MODEL_NAME_PATTERN.test(e.name) && this.hasCheckpoint(e.name))
+      .filter((e) => e.isDirectory() && isModelName(e.name) && this.hasCheckpoint(e.name))
       .map((e) => e.name)
       .sort();
   }

@@ -10,15 +10,13 @@ import type { GaussianDiffusion } from '../diffusion';
 import { createTimestepSampler, type TimestepSampler, LossSecondMomentResampler } from '../timesteps';
 import { BatchSampler, type BatchSamplerState, type Dataset } from '../data';
 import { UNet } from '../unet/model';
-import type { UNetConfig } from '../unet/config';
-import type { CompletePipeline } from '../host/protocol';
+import type { CompletePipeline, ResolvedTrainOptions, UNetConfig } from '../spec';
 import type { SafeTensor } from '../safetensors';
 import { Adam, flattenGradients } from '../optim/adam';
 import { updateEma } from '../optim/ema';
 import { clipCoefficient, globalNorm } from '../optim/clip';
-import { autoMicrobatch } from './microbatch';
+import { microbatchFor } from './microbatch';
 import { summarizeImportance, type ImportanceSummary, type StepLosses } from './metrics';
-import type { ResolvedTrainOptions } from './pipeline';
 import type { Checkpoint, OptimizerRecord, TensorDict, TrainState } from './store';
 
 /** What one step did, for metrics and the importance sampler. */
@@ -207,7 +205,7 @@ export class Trainer {
     const root = new Rng(options.seed);
     this.noiseRng = root.fork('noise');
     this.timestepRng = root.fork('timesteps');
-    this.microbatch = options.microbatch > 0 ? Math.min(options.microbatch, options.batchSize) : autoMicrobatch(config, options.batchSize);
+    this.microbatch = microbatchFor(config, options.microbatch, options.batchSize);
   }
 
   /**

@@ -4,25 +4,12 @@
  *
  * One difference in meaning: our `attentionResolutions` are FEATURE-MAP SIZES (16 means "at 16×16"), as in the
  * reference's training scripts (`--attention_resolutions 16,8`); the reference `UNetModel` itself takes
- * downsample factors ds = imageSize / size, which `fromReferenceConfig` / `toReferenceConfig` convert.
+ * downsample factors ds = imageSize / size, which `fromReferenceConfig` / `toReferenceConfig` convert with
+ * engine/spec's attentionFactorsOf / attentionSizesOf.
  */
+import { UNET_CONFIG_KEYS, attentionFactorsOf, attentionSizesOf, type UNetConfig } from '../spec';
 
-export interface UNetConfig {
-  imageSize: number;
-  inChannels: number;
-  modelChannels: number;
-  outChannels: number;
-  numResBlocks: number;
-  /** Feature-map sizes (pixels per side) at which AttentionBlocks follow the ResBlocks, e.g. [16, 8]. */
-  attentionResolutions: number[];
-  channelMult: number[];
-  numHeads: number;
-  dropout: number;
-  numClasses: number | null;
-  useScaleShiftNorm: boolean;
-  /** The model also outputs the variance interpolation v: outChannels = 2·inChannels when true. */
-  learnSigma: boolean;
-}
+export type { UNetConfig };
 
 /** The reference `UNetModel(**config)` arguments as written in unet_small.json (plus its `image_size`). */
 export interface ReferenceUNetConfig {
@@ -47,10 +34,7 @@ export interface ReferenceUNetConfig {
 /** GroupNorm32: the reference normalises every feature map with 32 groups. */
 export const GROUPS = 32;
 
-export const CONFIG_KEYS: readonly (keyof UNetConfig)[] = [
-  'imageSize', 'inChannels', 'modelChannels', 'outChannels', 'numResBlocks', 'attentionResolutions',
-  'channelMult', 'numHeads', 'dropout', 'numClasses', 'useScaleShiftNorm', 'learnSigma',
-];
+export const CONFIG_KEYS = UNET_CONFIG_KEYS;
 
 function isPositiveInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
@@ -134,14 +118,13 @@ export function fromReferenceConfig(ref: ReferenceUNetConfig, imageSize = ref.im
   if (!learnSigma && ref.out_channels !== ref.in_channels) {
     throw new Error(`Reference UNet config: out_channels ${ref.out_channels} is neither in_channels nor 2 × in_channels`);
   }
-  const reached = ref.channel_mult.map((_, level) => 2 ** level);
   return validateUNetConfig({
     imageSize,
     inChannels: ref.in_channels,
     modelChannels: ref.model_channels,
     outChannels: ref.out_channels,
     numResBlocks: ref.num_res_blocks,
-    attentionResolutions: ref.attention_resolutions.filter((ds) => reached.includes(ds)).map((ds) => imageSize / ds),
+    attentionResolutions: attentionSizesOf(imageSize, ref.attention_resolutions, ref.channel_mult.length),
     channelMult: [...ref.channel_mult],
     numHeads: ref.num_heads,
     dropout: ref.dropout,
@@ -155,7 +138,7 @@ export function fromReferenceConfig(ref: ReferenceUNetConfig, imageSize = ref.im
 export function toReferenceConfig(c: UNetConfig): ReferenceUNetConfig {
   validateUNetConfig(c);
   return {
-    attention_resolutions: c.attentionResolutions.map((r) => c.imageSize / r).sort((a, b) => a - b),
+    attention_resolutions: attentionFactorsOf(c.imageSize, c.attentionResolutions),
     channel_mult: [...c.channelMult],
     conv_resample: true,
     dims: 2,

@@ -2,7 +2,7 @@
 export { validateUNetConfig, fromReferenceConfig, toReferenceConfig, levelSizes } from './config';
 export type { UNetConfig, ReferenceUNetConfig } from './config';
 export { PRESETS, PRESET_NAMES, resolveUNetConfig } from './presets';
-export type { PresetName, UNetSpec } from './presets';
+export type { PresetName, UNetConfigInput } from './presets';
 export { UNet } from './model';
 export type { ApplyOptions, CreateOptions } from './model';
 export { buildLayout } from './layout';
