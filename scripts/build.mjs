@@ -1,9 +1,11 @@
-// Compiles the TypeScript sources to dist/ and copies the editor files (.html, locales, icons) beside them.
+// Compiles the TypeScript sources to dist/, bundles the editor script (the shared rules and engine/spec for the
+// dialogs) with esbuild, and copies the editor files (.html, locales, icons) beside them.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { buildSync } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -26,3 +28,18 @@ function copyAssets(dir) {
   }
 }
 if (existsSync(nodesDir)) copyAssets(nodesDir);
+
+// The dialogs' script: nodes/shared/editor-client.ts and everything it imports (browser-safe by construction:
+// engine/spec and nodes/shared/rules.ts import nothing else), as one script that sets window.IDDPM.
+buildSync({
+  entryPoints: [join(root, 'nodes', 'shared', 'editor-client.ts')],
+  outfile: join(root, 'dist', 'nodes', 'shared', 'editor.js'),
+  bundle: true,
+  format: 'iife',
+  globalName: 'IDDPM',
+  platform: 'browser',
+  target: 'es2019',
+  // A top-level var is a global in a classic script, but not where the script runs inside a function.
+  footer: { js: 'if (typeof window !== "undefined") window.IDDPM = IDDPM;' },
+  logLevel: 'warning',
+});

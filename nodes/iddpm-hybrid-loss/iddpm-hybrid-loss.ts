@@ -3,7 +3,7 @@
  * λ = 0.001), or L_simple, the KL bound L_vlb, or the rescaled KL. `simple` trains no variance, so the engine
  * fixes it; the node only records the kind.
  */
-import type { LossSpec } from '../../engine/host/protocol';
+import type { LossSpec } from '../../engine/spec';
 import { registerComponent, setting } from '../shared/component';
 import type { NodeDef, NodeMessage, Red } from '../shared/red';
 import catalog from './locales/en-US/iddpm-hybrid-loss.json';

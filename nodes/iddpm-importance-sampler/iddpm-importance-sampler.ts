@@ -3,7 +3,7 @@
  * p_t ∝ √E[L_t²] over the last `history` losses per t, mixed with `uniformProb` of uniform; the reference's
  * LossSecondMomentResampler) or `uniform`.
  */
-import type { TimestepsSpec } from '../../engine/host/protocol';
+import type { TimestepsSpec } from '../../engine/spec';
 import { registerComponent, setting } from '../shared/component';
 import type { NodeDef, NodeMessage, Red } from '../shared/red';
 import catalog from './locales/en-US/iddpm-importance-sampler.json';

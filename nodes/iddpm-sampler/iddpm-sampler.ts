@@ -6,8 +6,9 @@
  * and a mismatch refused.
  */
 import {
-  PIPELINE_PARTS, type EvaluateRequest, type EvaluateResult, type ModelSpec, type PipelineSpec, type SampleRequest, type SampleResult,
-} from '../../engine/host/protocol';
+  PIPELINE_PARTS, respacingText, type EvaluateRequest, type ModelSpec, type PipelineSpec, type SampleRequest,
+} from '../../engine/spec';
+import type { EvaluateResult, SampleResult } from '../../engine/host/protocol';
 import { pipelineOf, setting, UserError, valueOf } from '../shared/component';
 import { engineFor } from '../shared/engine';
 import { translator, type Translate } from '../shared/i18n';
@@ -68,7 +69,7 @@ export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate)
     eta: setting(TYPE, 'eta', config, msg),
     format: setting(TYPE, 'format', config, msg),
     columns: setting(TYPE, 'columns', config, msg) || undefined,
-    ...(steps !== '' ? { steps } : {}),
+    ...(steps !== undefined ? { steps: respacingText(steps) } : {}),
     ...(classes !== undefined ? { classes } : {}),
     ...(seed !== undefined ? { seed } : {}),
     progressEvery: 1,

@@ -2,7 +2,7 @@
  * Schedule node: the noise schedule β_1..β_T (linear, or the paper's cosine schedule, eq. 17) as msg.iddpm.schedule.
  * Standalone (msg.topic "tables" or the "emit tables" setting) it sends the derived tables for charting instead.
  */
-import type { ScheduleSpec } from '../../engine/host/protocol';
+import type { ScheduleSpec } from '../../engine/spec';
 import { checkLinearSteps, shown } from '../shared/rules';
 import { describeIssue } from '../shared/i18n';
 import { registerComponent, setting, UserError } from '../shared/component';

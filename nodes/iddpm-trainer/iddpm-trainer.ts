@@ -4,9 +4,8 @@
  * sample previews, checkpoints and the final "done" as messages. Closing (redeploy, removal) stops its jobs at a
  * step boundary; the engine writes the last checkpoint first.
  */
-import type { CompletePipeline, DatasetSpec, JobStatus, TrainEvent, TrainOptions } from '../../engine/host/protocol';
-import { missingParts } from '../../engine/host/validate';
-import { decodeImages } from '../../engine/image';
+import { checkImageInput, checkLabels, missingParts, type CompletePipeline, type DatasetSpec, type TrainOptions } from '../../engine/spec';
+import type { JobStatus, TrainEvent } from '../../engine/host/protocol';
 import { pipelineOf, setting, UserError, valueOf } from '../shared/component';
 import { engineFor } from '../shared/engine';
 import { translator, sharedT, type Translate } from '../shared/i18n';
@@ -21,7 +20,7 @@ type Control = (typeof CONTROLS)[number];
 const STOP_TIMEOUT_MS = 13_000;
 
 /** The dataset: the node's, or msg.dataset; `images` takes msg.payload (and msg.labels). */
-async function datasetOf(config: NodeDef, msg: NodeMessage, t: Translate): Promise<DatasetSpec> {
+function datasetOf(config: NodeDef, msg: NodeMessage, t: Translate): DatasetSpec {
   const kind = setting(TYPE, 'dataset', config, msg);
   const limit = setting(TYPE, 'limit', config, msg);
   const dataset: DatasetSpec = { kind, ...(limit !== undefined ? { limit } : {}) };
@@ -31,18 +30,17 @@ async function datasetOf(config: NodeDef, msg: NodeMessage, t: Translate): Promi
     dataset.path = path;
   }
   if (kind === 'images') {
-    dataset.images = await decodeImages(msg.payload).catch((err: Error) => {
-      throw new UserError(t('errors.images', { reason: err.message }));
-    });
-    if (msg.labels !== undefined) dataset.labels = msg.labels as number[];
+    // Checked here for a prompt refusal; decoded in the engine process (no image codec in Node-RED's).
+    dataset.images = checkImageInput('msg.payload', msg.payload);
+    if (msg.labels !== undefined) dataset.labels = checkLabels('msg.labels', msg.labels);
   }
   return dataset;
 }
 
 /** Training options from the settings and the message's overrides. */
-export async function trainOptionsOf(config: NodeDef, msg: NodeMessage, t: Translate): Promise<TrainOptions> {
+export function trainOptionsOf(config: NodeDef, msg: NodeMessage, t: Translate): TrainOptions {
   return {
-    dataset: await datasetOf(config, msg, t),
+    dataset: datasetOf(config, msg, t),
     batchSize: setting(TYPE, 'batchSize', config, msg),
     microbatch: setting(TYPE, 'microbatch', config, msg),
     lr: setting(TYPE, 'lr', config, msg),
@@ -132,7 +130,7 @@ export default function (RED: Red): void {
       const pipeline = completePipeline(msg, t);
       const name = pipeline.unet.model;
       if (jobs.has(name)) throw new UserError(t('errors.busy', { model: name }), 'BUSY');
-      const options = await trainOptionsOf(config, msg, t);
+      const options = trainOptionsOf(config, msg, t);
       jobs.set(name, msg);
       lastModel = name;
       showBusy(node, t('status.starting', { model: name }));

@@ -4,7 +4,7 @@
  * attention_resolutions, num_heads, dropout), the model variance type (learned_range is the paper's) and
  * class conditioning.
  */
-import type { UNetSpec } from '../../engine/host/protocol';
+import type { UNetSpec } from '../../engine/spec';
 import { registerComponent, setting } from '../shared/component';
 import type { NodeDef, NodeMessage, Red } from '../shared/red';
 import catalog from './locales/en-US/iddpm-unet.json';

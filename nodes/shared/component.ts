@@ -3,7 +3,7 @@
  * setting with its msg override through the shared rules, and putting their part into msg.iddpm (design.md,
  * "Pipeline assembly"): a part already present is replaced, never merged, and the status says so.
  */
-import type { EngineErrorCode, PipelineSpec } from '../../engine/host/protocol';
+import type { ErrorCode, PipelineSpec } from '../../engine/spec';
 import type { EngineClient } from '../../engine/host/client';
 import { checkField, shown, type FieldValue, type NodeType, FIELDS } from './rules';
 import { describeIssue, sharedT, translator, type Translate } from './i18n';
@@ -16,7 +16,7 @@ import type { Node, NodeDef, NodeMessage, Red } from './red';
  * msg.error.code: BAD_REQUEST for the nodes' own checks, or the engine's code when it refused.
  */
 export class UserError extends Error {
-  constructor(message: string, readonly code: EngineErrorCode = 'BAD_REQUEST') {
+  constructor(message: string, readonly code: ErrorCode = 'BAD_REQUEST') {
     super(message);
   }
 }

@@ -2,7 +2,16 @@
  * The editor side of the shared rules: runs in the browser (served with rules.ts as `iddpm/editor.js`, which sets
  * window.IDDPM), so every dialog validates with exactly the runtime's rules and explains a refusal in words.
  */
+import { MESSAGES, interpolate, SCHEDULE_DEFAULTS, NOISER_DEFAULTS, UNET_DEFAULTS, LOSS_DEFAULTS, TIMESTEPS_DEFAULTS, TRAIN_DEFAULTS, SAMPLE_DEFAULTS, PRESETS } from '../../engine/spec';
 import { checkField, checkLinearSteps, type Issue, type NodeType } from './rules';
+
+/** The engine's defaults, for the dialogs' `defaults` (one definition: engine/spec/defaults.ts). */
+export const defaults = {
+  schedule: SCHEDULE_DEFAULTS, noiser: NOISER_DEFAULTS, unet: UNET_DEFAULTS, loss: LOSS_DEFAULTS,
+  timesteps: TIMESTEPS_DEFAULTS, train: TRAIN_DEFAULTS, sample: SAMPLE_DEFAULTS,
+};
+/** The named UNet architectures, for the UNet dialog's summary of a preset. */
+export const presets = PRESETS;
 
 declare const RED: { _(key: string, params?: Record<string, unknown>): string };
 declare const document: { getElementById(id: string): { value: string } | null };
@@ -14,8 +23,15 @@ export function t(key: string, params?: Record<string, unknown>): string {
   return RED._(`${NS}:${key}`, params);
 }
 
+/** A validation key in the editor's catalog (a translation), else engine/spec's English wording. */
+function validationText(key: string, params?: Record<string, unknown>): string {
+  const s = t(`validation.${key}`, params);
+  if (!s.endsWith(`validation.${key}`)) return s;
+  return interpolate(MESSAGES[key] ?? key, params);
+}
+
 export function explain(issue: Issue): string {
-  return t(`validation.${issue.key}`, issue.params);
+  return validationText(issue.key, issue.params);
 }
 
 /** true, or the reason the value is refused. */

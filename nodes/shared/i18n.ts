@@ -3,8 +3,8 @@
  * Node-RED's RED._. Where the runtime has no catalog loaded (RED._ hands back the key, as under
  * node-red-node-test-helper) the English catalog shipped beside the node answers instead, so errors always read.
  */
+import { MESSAGES, interpolate, reasonOf, type Issue } from '../../engine/spec';
 import type { Red } from './red';
-import type { Issue } from './rules';
 import sharedCatalog from './locales/en-US/iddpm-shared.json';
 
 export type Translate = (key: string, params?: Record<string, unknown>) => string;
@@ -14,11 +14,6 @@ function lookup(catalog: Catalog, key: string): string | undefined {
   let at: string | Catalog | undefined = catalog;
   for (const part of key.split('.')) at = typeof at === 'object' ? at[part] : undefined;
   return typeof at === 'string' ? at : undefined;
-}
-
-/** Node-RED's i18next interpolation: __name__, values not escaped (its runtime does not escape them either). */
-function interpolate(template: string, params: Record<string, unknown> = {}): string {
-  return template.replace(/__(\w+?)__/g, (m, name: string) => (name in params ? String(params[name]) : m));
 }
 
 /** RED._ for one node set, falling back to that set's English catalog. */
@@ -38,7 +33,14 @@ export function useSharedCatalog(red: Pick<Red, '_'>): void {
 }
 export const sharedT: Translate = (key, params) => shared(key, params);
 
+/** A validation key in the runtime's catalog (other languages), else engine/spec's English wording. */
+function validationT(key: string, params?: Record<string, unknown>): string {
+  const k = `validation.${key}`;
+  const s = sharedT(k, params);
+  return s !== k ? s : MESSAGES[key] !== undefined ? interpolate(MESSAGES[key], params) : reasonOf({ key });
+}
+
 /** "<what>: <reason>", e.g. `msg.steps: must be a whole number from 2 to 100000, not 1.5`. */
 export function describeIssue(what: string, issue: Issue): string {
-  return sharedT('validation.field', { field: what, reason: sharedT(`validation.${issue.key}`, issue.params) });
+  return validationT('field', { field: what, reason: validationT(issue.key, issue.params) });
 }

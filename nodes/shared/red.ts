@@ -2,7 +2,7 @@
  * The small part of Node-RED's runtime API the IDDPM nodes use, typed here because Node-RED ships no types.
  * Names follow Node-RED's own (RED.nodes.createNode, node.status, the (msg, send, done) input handler).
  */
-import type { PipelineSpec } from '../../engine/host/protocol';
+import type { PipelineSpec } from '../../engine/spec';
 
 export interface NodeMessage {
   _msgid?: string;

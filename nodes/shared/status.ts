@@ -1,5 +1,5 @@
 /** node.status conventions of the IDDPM nodes: green dot = ready/done, blue ring = working, red ring = error. */
-import type { EngineErrorCode } from '../../engine/host/protocol';
+import { codeOf as engineCodeOf, type ErrorCode } from '../../engine/spec';
 import type { DoneFn, Node, NodeMessage } from './red';
 
 /** Status texts stay short: Node-RED draws them under the node on the canvas. */
@@ -24,23 +24,18 @@ export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-const CODES: readonly EngineErrorCode[] = ['BAD_REQUEST', 'NOT_FOUND', 'BUSY', 'QUEUE_FULL', 'ENGINE_EXITED', 'INTERNAL'];
-
 /**
  * Why `err` happened, as the engine's codes: an EngineError's or UserError's own code, else INTERNAL (a bug, not
  * something the sender can fix). Flows map it to a reply, e.g. HTTP 400 / 404 / 503 / 500.
  */
-export function codeOf(err: unknown): EngineErrorCode {
-  const code = (err as { code?: unknown } | null)?.code;
-  return CODES.includes(code as EngineErrorCode) ? (code as EngineErrorCode) : 'INTERNAL';
-}
+export const codeOf: (err: unknown) => ErrorCode = engineCodeOf;
 
 /**
  * The error a Catch node should see: msg.error.message is the text alone and msg.error.code the reason's code.
  * Node-RED sets msg.error.message to String(err), "name: message", so the name is emptied; it copies an own `code`
  * (and `stack`, left out: it would only point here).
  */
-export function nodeError(text: string, code: EngineErrorCode): Error & { code: EngineErrorCode } {
+export function nodeError(text: string, code: ErrorCode): Error & { code: ErrorCode } {
   const e = Object.assign(new Error(text), { code });
   e.name = '';
   delete e.stack;
@@ -52,7 +47,7 @@ export function nodeError(text: string, code: EngineErrorCode): Error & { code: 
  * the message with msg.error.code. Without `done` (events after the input finished) it goes through
  * node.error(err, msg). `code` overrides the code read from `err` (e.g. a failure reported as text).
  */
-export function fail(node: Node, err: unknown, msg: NodeMessage, done?: DoneFn, code: EngineErrorCode = codeOf(err)): void {
+export function fail(node: Node, err: unknown, msg: NodeMessage, done?: DoneFn, code: ErrorCode = codeOf(err)): void {
   const text = messageOf(err);
   showError(node, text);
   const error = nodeError(text, code);
