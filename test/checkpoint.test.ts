@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ModelStore, type CheckpointInput } from '../engine/train/store';
-import type { ModelSpec } from '../engine/host/protocol';
+import type { ModelSpec } from '../engine/spec';
+import { resolveUNetConfig } from '../engine/unet/presets';
 import type { SafeTensor } from '../engine/safetensors';
 
 /** A checkpoint whose every value encodes its step, so a torn mix of two checkpoints is detectable. */
@@ -23,7 +24,7 @@ function fakeCheckpoint(step: number, floats = 1000): CheckpointInput {
       unet: { model: 'm', preset: 'tiny', modelVarType: 'learned_range', numClasses: null },
       loss: { kind: 'hybrid', lambda: 0.001 }, timesteps: { kind: 'importance' },
     },
-    unetConfig: {}, step, createdAt: 'then', updatedAt: 'now',
+    unetConfig: resolveUNetConfig('tiny'), step, createdAt: 'then', updatedAt: 'now',
   };
   return {
     spec,

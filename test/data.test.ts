@@ -162,24 +162,24 @@ test('datasetFromImages keeps message images exactly, with labels', () => {
 });
 
 test('createDataset builds each kind and explains bad specs', async () => {
-  const mnist = await createDataset({ kind: 'mnist', split: 'test', limit: 5, imageSize: 32, channels: 1 });
+  const mnist = await createDataset({ kind: 'mnist', split: 'test', limit: 5 }, { imageSize: 32, channels: 1 });
   assert.deepEqual([mnist.size, mnist.name], [5, 'mnist-test']);
-  const fashion = await createDataset({ kind: 'fashion-mnist', limit: 7, imageSize: 28, channels: 1 });
+  const fashion = await createDataset({ kind: 'fashion-mnist', limit: 7 }, { imageSize: 28, channels: 1 });
   assert.deepEqual([fashion.size, ...fashion.imageShape], [7, 28, 28, 1]);
   const png = await encodePng(new Float32Array(8 * 8 * 3).fill(0.5), 8, 8, 3);
-  const images = await createDataset({ kind: 'images', images: [png, png], labels: [1, 0], imageSize: 4, channels: 1 });
+  const images = await createDataset({ kind: 'images', images: [png, png], labels: [1, 0] }, { imageSize: 4, channels: 1 });
   assert.deepEqual([images.size, ...images.imageShape, images.numClasses], [2, 4, 4, 1, 2]);
   assert.ok(images.getBatch([0]).x.every((v) => Math.abs(v - 0.5) < 0.01));
-  const bad: Array<[object, RegExp]> = [
-    [{ kind: 'cifar', imageSize: 32, channels: 3 }, /unknown dataset kind "cifar"; use one of mnist, fashion-mnist, folder, images/],
-    [{ kind: 'folder', imageSize: 32, channels: 3 }, /needs a path/],
-    [{ kind: 'images', imageSize: 32, channels: 3 }, /needs the images/],
-    [{ kind: 'mnist', imageSize: 32, channels: 2 }, /channels must be 1 or 3/],
-    [{ kind: 'mnist', imageSize: 32, channels: 1, split: 'val' }, /split must be 'train' or 'test'/],
-    [{ kind: 'mnist', imageSize: 32, channels: 1, limit: 0 }, /limit must be a positive integer/],
-    [{ kind: 'images', images: [png], labels: [0, 1], imageSize: 4, channels: 1 }, /2 labels for 1 images/],
+  const bad: Array<[object, object, RegExp]> = [
+    [{ kind: 'cifar' }, { imageSize: 32, channels: 3 }, /unknown dataset kind "cifar"; use one of mnist, fashion-mnist, folder, images/],
+    [{ kind: 'folder' }, { imageSize: 32, channels: 3 }, /needs a path/],
+    [{ kind: 'images' }, { imageSize: 32, channels: 3 }, /needs the images/],
+    [{ kind: 'mnist' }, { imageSize: 32, channels: 2 }, /channels must be 1 or 3/],
+    [{ kind: 'mnist', split: 'val' }, { imageSize: 32, channels: 1 }, /split must be 'train' or 'test'/],
+    [{ kind: 'mnist', limit: 0 }, { imageSize: 32, channels: 1 }, /limit must be a positive integer/],
+    [{ kind: 'images', images: [png], labels: [0, 1] }, { imageSize: 4, channels: 1 }, /2 labels for 1 images/],
   ];
-  for (const [spec, message] of bad) await assert.rejects(createDataset(spec as never), message);
+  for (const [spec, shape, message] of bad) await assert.rejects(createDataset(spec as never, shape as never), message);
 });
 
 test('BatchSampler: seeded epoch permutations, deterministic and exactly resumable', () => {

@@ -5,10 +5,8 @@ import { tf } from '../engine/tf';
 import { initBackend } from '../engine/backend';
 import { Rng } from '../engine/rng';
 import { computeTables, getNamedBetaSchedule } from '../engine/schedule';
-import {
-  GaussianDiffusion, approxStandardNormalCdf, createDiffusion, discretizedGaussianLogLikelihood, meanFlat, normalKl,
-  stopGradient, type LossType, type ModelVarType,
-} from '../engine/diffusion';
+import { GaussianDiffusion, approxStandardNormalCdf, createDiffusion, discretizedGaussianLogLikelihood, meanFlat, normalKl, stopGradient, type LossType } from '../engine/diffusion';
+import { type ModelVarType } from '../engine/spec';
 
 const T = 200;
 const betas = getNamedBetaSchedule('cosine', T);

@@ -8,8 +8,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend';
-import { ModelStore, TrainingJob } from '../engine/train';
-import type { CompletePipeline, TrainOptions } from '../engine/host/protocol';
+import { ModelStore } from '../engine/train';
+import { TrainingJob } from '../engine/run/job';
+import type { CompletePipeline, TrainOptions } from '../engine/spec';
 
 const pipeline: CompletePipeline = {
   schedule: { kind: 'cosine', steps: 50 },

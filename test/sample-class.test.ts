@@ -73,8 +73,8 @@ test('class-conditional samples move towards their class mean image (paired by s
 });
 
 test('class settings are checked against the model', async () => {
-  await assert.rejects(generate(model, { count: 2, classes: 2, steps: 5 }), /class 2 is out of range; this model has classes 0 … 1/);
-  await assert.rejects(generate(model, { count: 3, classes: [0, 1], steps: 5 }), /2 classes given for 3 images/);
+  await assert.rejects(generate(model, { count: 2, classes: 2, steps: 5 }), /class: must be a class of this model, 0 … 1, not 2/);
+  await assert.rejects(generate(model, { count: 3, classes: [0, 1], steps: 5 }), /class: has 2 classes for 3 images/);
   const r = await generate(model, { count: 6, steps: 5, seed: 1 });
   assert.equal(r.classes?.length, 6, 'random classes when none are given');
   assert.ok(r.classes!.every((c) => c === 0 || c === 1));

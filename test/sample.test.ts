@@ -12,7 +12,7 @@ import { loadMnist } from '../engine/data';
 import { generate } from '../engine/sample/generate';
 import { samplesToResult } from '../engine/sample/result';
 import { evaluateBpd } from '../engine/sample/bpd';
-import { ddimSampleLoop, SamplingCancelledError } from '../engine/sample/loop';
+import { reverseLoop, SamplingCancelledError } from '../engine/sample/loop';
 import { samplingDiffusion } from '../engine/sample/process';
 import { modelFn } from '../engine/sample/generate';
 import { trainTiny, TrainedModel } from './sample-fixtures';
@@ -72,7 +72,7 @@ test('DDIM with η = 0 is deterministic given x_T; η > 0 uses the noise', async
   const xT = tf.tensor4d(new Rng(5).normalArray(2 * 32 * 32), [2, 32, 32, 1]);
   const noiseFrom = (seed: number) => { const r = new Rng(seed); return () => tf.tensor4d(r.normalArray(2 * 32 * 32), [2, 32, 32, 1]); };
   const run = async (eta: number, seed: number) => {
-    const x0 = await ddimSampleLoop(diffusion, modelFn(model.unet, diffusion), xT, { clipDenoised: true, eta, drawNoise: noiseFrom(seed) });
+    const x0 = await reverseLoop('ddim', diffusion, modelFn(model.unet, diffusion), xT, { clipDenoised: true, eta, drawNoise: noiseFrom(seed) });
     const data = x0.dataSync();
     x0.dispose();
     return data;
@@ -111,13 +111,13 @@ test('progress, frames and cancellation', async () => {
 
 test('bad options give clear errors', async () => {
   const cases: Array<[Record<string, unknown>, RegExp]> = [
-    [{ count: 1, method: 'euler' }, /unknown method "euler".*ancestral.*ddim/],
+    [{ count: 1, method: 'euler' }, /method: must be one of ancestral, ddim, not "euler"/],
     [{ count: 1, steps: 'ddim7000' }, /ddim7000.*T = 200/],
     [{ count: 1, steps: 5000 }, /out of range.*T = 200/],
-    [{ count: 1, steps: 'fast' }, /"fast" not understood/],
-    [{ count: 0 }, /count must be an integer ≥ 1/],
+    [{ count: 1, steps: 'fast' }, /steps: must be a number of steps .*not "fast"/],
+    [{ count: 0 }, /count: must be between 1 and 256, not 0/],
     [{ count: 1, classes: 3 }, /not class-conditional/],
-    [{ count: 1, eta: -1 }, /eta must be a number ≥ 0/],
+    [{ count: 1, eta: -1 }, /eta: must be between 0 and 1, not -1/],
   ];
   for (const [opts, message] of cases) {
     await assert.rejects(generate(model, opts as never), message, JSON.stringify(opts));

@@ -6,8 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { createDataset } from '../engine/data';
-import { ModelStore, Trainer, TrainingJob, datasetSpecFor, resolveTrainRequest, trainingDiffusion, unetConfigFor } from '../engine/train';
-import type { CompletePipeline, TrainEvent, TrainOptions } from '../engine/host/protocol';
+import { ModelStore, Trainer, resolveTrainRequest, trainingDiffusion, unetConfigFor } from '../engine/train';
+import { TrainingJob } from '../engine/run/job';
+import { imageShapeOf } from '../engine/train';
+import type { TrainEvent } from '../engine/host/protocol';
+import type { CompletePipeline, TrainOptions } from '../engine/spec';
 
 export function smallPipeline(name: string, dropout = 0.1): CompletePipeline {
   return {
@@ -28,7 +31,7 @@ export async function smallTrainer(batchSize: number, microbatch: number): Promi
   const p = smallPipeline('m', 0);
   const { options } = resolveTrainRequest('m', p, smallOptions(0, { batchSize, microbatch }));
   const config = unetConfigFor(p.unet);
-  return new Trainer({ pipeline: p, config, options, diffusion: trainingDiffusion(p), dataset: await createDataset(datasetSpecFor(options.dataset, config)) });
+  return new Trainer({ pipeline: p, config, options, diffusion: trainingDiffusion(p), dataset: await createDataset(options.dataset, imageShapeOf(config)) });
 }
 
 /** Runs the small job `name` to maxSteps (stopping it after step `stopAfter` if given); the loss of every step. */

@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend';
-import { ModelStore, TrainingJob } from '../engine/train';
-import type { CompletePipeline, LossKind, ModelVarType } from '../engine/host/protocol';
+import { ModelStore } from '../engine/train';
+import { TrainingJob } from '../engine/run/job';
+import type { CompletePipeline, LossKind, ModelVarType } from '../engine/spec';
 
 const images = { shape: [4, 8, 8, 1] as [number, number, number, number], data: Float32Array.from({ length: 256 }, (_, i) => Math.sin(i) * 0.9) };
 const pipeline = (kind: LossKind, modelVarType: ModelVarType): CompletePipeline => ({

@@ -109,7 +109,7 @@ test('global gradient norm and clip_grad_norm_', async () => {
   assert.ok(Math.abs(norm - 5) < 1e-6);
   assert.ok(Math.abs(clipCoefficient(norm, 1) - 1 / (5 + 1e-6)) < 1e-9);
   assert.equal(clipCoefficient(norm, 10), 1, 'no clipping below the threshold');
-  tf.dispose([flat, ...g.filter((t): t is tf.Tensor => !!t)]);
+  tf.dispose([flat, ...g.filter((t) => t !== undefined)]);
 });
 
 test('Adam skips a parameter without a gradient, moments included', async () => {

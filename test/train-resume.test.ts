@@ -9,7 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../engine/backend';
 import { tf } from '../engine/tf';
-import { ModelStore, TrainingJob } from '../engine/train';
+import { ModelStore } from '../engine/train';
+import { TrainingJob } from '../engine/run/job';
 import { runSmallJob, smallOptions, smallPipeline, smallTrainer } from './small-run';
 
 test('a run stopped at step k and resumed matches the uninterrupted run step for step', { timeout: 120_000 }, async () => {

@@ -10,8 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../engine/backend';
 import { tf } from '../engine/tf';
-import { ModelStore, TrainingJob, unetConfigFor } from '../engine/train';
-import type { CompletePipeline, TrainEvent, TrainOptions, TrainProgress } from '../engine/host/protocol';
+import { ModelStore, Trainer, unetConfigFor } from '../engine/train';
+import { TrainingJob } from '../engine/run/job';
+import type { TrainEvent, TrainProgress } from '../engine/host/protocol';
+import type { CompletePipeline, TrainOptions } from '../engine/spec';
 
 function pipelineFor(name: string, unet: Partial<CompletePipeline['unet']> = {}, steps = 1000): CompletePipeline {
   return {
@@ -84,14 +86,14 @@ test('bad arguments are refused with errors that name the setting', () => {
   const store = tmpStore();
   const ok: TrainOptions = { dataset: { kind: 'mnist' }, batchSize: 4 };
   const make = (name: string, options: TrainOptions, pipeline = pipelineFor(name)): TrainingJob => new TrainingJob({ name, pipeline, options, store });
-  assert.throws(() => make('m', { ...ok, batchSize: 0 }), /batchSize must be between 1 and/);
-  assert.throws(() => make('m', { ...ok, batchSize: 2.5 }), /batchSize must be a whole number/);
-  assert.throws(() => make('m', { ...ok, lr: -1e-4 }), /lr must be between/);
-  assert.throws(() => make('m', { ...ok, dataset: { kind: 'cifar10' as 'mnist' } }), /dataset.kind must be one of mnist, fashion-mnist, folder, images/);
-  assert.throws(() => make('../x', ok), /Invalid model name "..\/x"/);
+  assert.throws(() => make('m', { ...ok, batchSize: 0 }), /batchSize: must be between 1 and/);
+  assert.throws(() => make('m', { ...ok, batchSize: 2.5 }), /batchSize: must be a whole number/);
+  assert.throws(() => make('m', { ...ok, lr: -1e-4 }), /lr: must be greater than 0/);
+  assert.throws(() => make('m', { ...ok, dataset: { kind: 'cifar10' as 'mnist' } }), /dataset.kind: must be one of mnist, fashion-mnist, folder, images/);
+  assert.throws(() => make('../x', ok), /model: must be 1-64 letters.* not "..\/x"/);
   assert.throws(() => make('m', ok, { ...pipelineFor('m'), loss: undefined } as unknown as CompletePipeline), /missing loss/);
-  assert.throws(() => make('m', ok, pipelineFor('other')), /UNet is named "other" but the run is for model "m"/);
-  assert.throws(() => make('m', ok, pipelineFor('m', { config: { channelMults: [1] } })), /Unknown UNet setting "channelMults"/);
+  assert.throws(() => make('m', ok, pipelineFor('other')), /unet.model: is "other" but the run is for model "m"/);
+  assert.throws(() => make('m', ok, pipelineFor('m', { config: { channelMults: [1] } as never })), /unknown settings channelMults/);
   assert.doesNotThrow(() => make('m', ok));
 });
 
@@ -108,12 +110,15 @@ test('a dataset the model cannot use fails the job with a clear error', async ()
 test('a NaN loss stops the run with a clear error and never reaches a checkpoint', async () => {
   await initBackend('wasm');
   const store = tmpStore();
+  // Corrupt the model right after the step-2 checkpoint, the way a diverging run would: step 3's loss is NaN.
+  const nextStep = Trainer.prototype.nextStep;
+  Trainer.prototype.nextStep = function (this: Trainer) {
+    if (this.step === 2) tf.tidy(() => this.unet.variable('out.2.bias').assign(tf.fill([2], NaN)));
+    return nextStep.call(this);
+  };
   const { job, events } = await runJob('nan', pipelineFor('nan', { config: SMALL }), {
     dataset: { kind: 'mnist', limit: 64 }, batchSize: 4, maxSteps: 10, logEvery: 1, checkpointEvery: 2,
-  }, store, (ev, j) => {
-    // Corrupt the model right after the step-2 checkpoint: step 3's loss is NaN.
-    if (ev.type === 'checkpoint' && ev.step === 2) tf.tidy(() => j.trainer!.unet.variable('out.2.bias').assign(tf.fill([2], NaN)));
-  });
+  }, store).finally(() => (Trainer.prototype.nextStep = nextStep));
   const status = job.status();
   assert.equal(status.state, 'failed');
   assert.match(status.error!, /^loss became NaN at step 3\b/);

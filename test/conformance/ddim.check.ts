@@ -12,7 +12,7 @@ import { fromReferenceConfig, ReferenceUNetConfig } from '../../engine/unet/conf
 import { UNet } from '../../engine/unet/model';
 import { createDiffusion, GaussianDiffusion, DiffusionSpec } from '../../engine/diffusion';
 import { ModelFn, ddimSample, pSample } from '../../engine/sample/steps';
-import { ddimSampleLoop } from '../../engine/sample/loop';
+import { reverseLoop } from '../../engine/sample/loop';
 
 export const file = 'ddim.json';
 
@@ -40,10 +40,15 @@ interface CreateArgs {
   timestep_respacing: string;
 }
 
-interface StepRef { x: RefArray; t: RefArray; noise: RefArray; model_received_t: RefArray; sample: RefArray; pred_xstart: RefArray; clip_denoised: boolean }
+/** What the reference passed to the model besides x and t: class labels `y` for a class-conditional model. */
+interface ModelKwargs { y?: RefArray | null }
+
+interface StepRef { x: RefArray; t: RefArray; noise: RefArray; model_received_t: RefArray; sample: RefArray; pred_xstart: RefArray; clip_denoised: boolean; model_kwargs?: ModelKwargs }
 
 interface DdimRef {
   model: string;
+  /** For every block that has none of its own. */
+  model_kwargs?: ModelKwargs;
   diffusion: {
     create_gaussian_diffusion_args: CreateArgs;
     num_timesteps: number;
@@ -59,6 +64,7 @@ interface DdimRef {
     x_T: RefArray;
     steps: Array<{ t_index: number; model_received_t: RefArray; sample: RefArray; pred_xstart: RefArray }>;
     final_sample: RefArray;
+    model_kwargs?: ModelKwargs;
   };
   p_sample: StepRef & { mean: RefArray; variance: RefArray; log_variance: RefArray };
   ddim_sample_step: StepRef & { eta: number };
@@ -87,12 +93,19 @@ const toNhwc = (a: RefArray): tf.Tensor4D => {
 };
 const nchw = (t: tf.Tensor, ref: RefArray): Float64Array => nhwcToNchw(t.dataSync(), ref.shape);
 
-/** The model as the samplers call it, recording the (scaled) timesteps it receives. */
-function recordingModel(unet: UNet, diffusion: GaussianDiffusion, seen: Float32Array[]): ModelFn {
+/** The class labels of a block's model_kwargs (or the file's), if the reference passed any. */
+function labelsOf(ref: DdimRef, block: { model_kwargs?: ModelKwargs }): Int32Array | undefined {
+  const y = (block.model_kwargs ?? ref.model_kwargs)?.y;
+  return y ? Int32Array.from(flat(y)) : undefined;
+}
+
+/** The model as the samplers call it, with the block's labels, recording the (scaled) timesteps it receives. */
+function recordingModel(unet: UNet, diffusion: GaussianDiffusion, seen: Float32Array[], labels?: Int32Array): ModelFn {
   return (x, t) => tf.tidy(() => {
     const ts = diffusion.scaleTimesteps(t);
     seen.push(ts.dataSync() as Float32Array);
-    return unet.apply(x, ts, undefined, { training: false });
+    const y = labels ? tf.tensor1d(labels, 'int32') : undefined;
+    return unet.apply(x, ts, y, { training: false });
   });
 }
 
@@ -111,7 +124,7 @@ async function checkDdimLoop(report: FileReport, ref: DdimRef, diffusion: Gaussi
   const seen: Float32Array[] = [];
   const byT = new Map(r.steps.map((s) => [s.t_index, s]));
   const xT = toNhwc(r.x_T);
-  const final = await ddimSampleLoop(diffusion, recordingModel(unet, diffusion, seen), xT, {
+  const final = await reverseLoop('ddim', diffusion, recordingModel(unet, diffusion, seen, labelsOf(ref, r)), xT, {
     clipDenoised: r.clip_denoised,
     eta: r.eta,
     onStep: ({ t, sample, predXstart }) => {
@@ -134,7 +147,7 @@ function checkPSample(report: FileReport, ref: DdimRef, diffusion: GaussianDiffu
   tf.tidy(() => {
     const t = tf.tensor1d(Int32Array.from(flat(r.t)), 'int32');
     const tol = stepTol(diffusion, flat(r.t));
-    const out = pSample(diffusion, recordingModel(unet, diffusion, seen), toNhwc(r.x), t, { clipDenoised: r.clip_denoised, noise: toNhwc(r.noise) });
+    const out = pSample(diffusion, recordingModel(unet, diffusion, seen, labelsOf(ref, r)), toNhwc(r.x), t, { clipDenoised: r.clip_denoised, noise: toNhwc(r.noise) });
     report.compare('p_sample model_received_t', seen[0], flat(r.model_received_t), F32);
     for (const [name, ours, theirs] of [
       ['sample', out.sample, r.sample], ['pred_xstart', out.predXstart, r.pred_xstart], ['mean', out.mean, r.mean],
@@ -151,7 +164,7 @@ function checkDdimStep(report: FileReport, ref: DdimRef, diffusion: GaussianDiff
   tf.tidy(() => {
     const t = tf.tensor1d(Int32Array.from(flat(r.t)), 'int32');
     const tol = stepTol(diffusion, flat(r.t));
-    const out = ddimSample(diffusion, recordingModel(unet, diffusion, seen), toNhwc(r.x), t, { clipDenoised: r.clip_denoised, eta: r.eta, noise: toNhwc(r.noise) });
+    const out = ddimSample(diffusion, recordingModel(unet, diffusion, seen, labelsOf(ref, r)), toNhwc(r.x), t, { clipDenoised: r.clip_denoised, eta: r.eta, noise: toNhwc(r.noise) });
     report.compare('ddim_sample_step model_received_t', seen[0], flat(r.model_received_t), F32);
     report.compare('ddim_sample_step sample', nchw(out.sample, r.sample), flat(r.sample), tol);
     report.compare('ddim_sample_step pred_xstart', nchw(out.predXstart, r.pred_xstart), flat(r.pred_xstart), tol);

@@ -8,10 +8,8 @@
 import { FileReport, F32, flat, isRefArray, nchwToNhwc, nhwcToNchw, readJson, type RefArray } from './harness';
 import { tf } from '../../engine/tf';
 import { getNamedBetaSchedule, type BetaScheduleName } from '../../engine/schedule';
-import {
-  GaussianDiffusion, MODEL_VAR_TYPES, approxStandardNormalCdf, discretizedGaussianLogLikelihood, normalKl,
-  type LossType, type ModelMeanType, type ModelVarType,
-} from '../../engine/diffusion';
+import { GaussianDiffusion, approxStandardNormalCdf, discretizedGaussianLogLikelihood, normalKl, type LossType } from '../../engine/diffusion';
+import { MODEL_VAR_TYPES, type ModelMeanType, type ModelVarType } from '../../engine/spec';
 
 export const file = 'diffusion_ops.json';
 

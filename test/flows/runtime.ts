@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { EngineClient } from '../../engine/host/client';
-import type { CompletePipeline, TrainEvent } from '../../engine/host/protocol';
+import type { TrainEvent } from '../../engine/host/protocol';
+import type { CompletePipeline } from '../../engine/spec';
 
 export const root = join(__dirname, '..', '..');
 export const examplesDir = join(root, 'examples');

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineClient } from '../../engine/host/client';
-import type { CompletePipeline, EngineError, TrainEvent } from '../../engine/host/protocol';
+import type { TrainEvent } from '../../engine/host/protocol';
+import type { CompletePipeline, EngineError } from '../../engine/spec';
 
 const modelsDir = mkdtempSync(join(tmpdir(), 'iddpm-host-'));
 const engine = new EngineClient({ modelsDir, backend: 'wasm' });
@@ -58,11 +59,11 @@ test('schedule tables match the cosine formula and noise follows q(x_t|x_0)', as
 });
 
 test('bad requests are refused with a code and a reason', async () => {
-  await rejectsWith(engine.sample({ model: '../etc', count: 1 }), 'BAD_REQUEST', /Invalid model name/);
+  await rejectsWith(engine.sample({ model: '../etc', count: 1 }), 'BAD_REQUEST', /model: must be 1-64 letters.* not "..\/etc"/);
   await rejectsWith(engine.sample({ model: 'nope', count: 1 }), 'NOT_FOUND', /No trained model named "nope"/);
-  await rejectsWith(engine.sample({ model: 'x', count: 0 }), 'BAD_REQUEST', /count must be between/);
-  await rejectsWith(engine.sample({ model: 'x', count: 1, steps: 'fast' }), 'BAD_REQUEST', /steps must be/);
-  await rejectsWith(engine.schedule({ kind: 'quadratic' as never, steps: 10 }), 'BAD_REQUEST', /schedule.kind must be one of linear, cosine/);
+  await rejectsWith(engine.sample({ model: 'x', count: 0 }), 'BAD_REQUEST', /count: must be between/);
+  await rejectsWith(engine.sample({ model: 'x', count: 1, steps: 'fast' }), 'BAD_REQUEST', /steps: must be/);
+  await rejectsWith(engine.schedule({ kind: 'quadratic' as never, steps: 10 }), 'BAD_REQUEST', /schedule.kind: must be one of linear, cosine/);
   await rejectsWith(engine.noise({ schedule: { kind: 'cosine', steps: 10 }, images: { shape: [1, 2, 2, 1], data: new Float32Array([0, NaN, 0, 0]) }, t: 1 }), 'BAD_REQUEST', /not a number in \[-1, 1\]/);
   await rejectsWith(engine.train('m', { schedule: { kind: 'cosine', steps: 10 } } as never, { dataset: { kind: 'mnist' }, batchSize: 2 }), 'BAD_REQUEST', /missing noiser, unet, loss, timesteps/);
 });
@@ -115,7 +116,7 @@ test('bits/dim of the trained model: finite, the prior plus every vb term, full 
   const few = await engine.evaluate({ model: 'small', dataset: { kind: 'mnist', split: 'test' }, count: 2, steps: 10, perTimestep: true, seed: 1 });
   assert.equal(few.terms?.length, 10);
   assert.ok(Number.isFinite(few.bitsPerDim));
-  await rejectsWith(engine.evaluate({ model: 'small', dataset: { kind: 'cifar' as never }, count: 2 }), 'BAD_REQUEST', /dataset.kind must be one of/);
+  await rejectsWith(engine.evaluate({ model: 'small', dataset: { kind: 'cifar' as never }, count: 2 }), 'BAD_REQUEST', /dataset.kind: must be one of/);
 });
 
 test('a dead engine is reported and the next request starts a new one', async () => {

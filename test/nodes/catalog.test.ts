@@ -9,8 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { PIPELINE_PARTS } from '../../engine/host/protocol';
-import { editorBundle } from '../../nodes/shared/iddpm-shared';
+import { LOSS_KINDS, MESSAGES, PIPELINE_PARTS } from '../../engine/spec';
 import { checkField, FIELDS } from '../../nodes/shared/rules';
 
 const ROOT = join(__dirname, '..', '..');
@@ -40,11 +39,14 @@ test('every catalog key a node uses exists in its en-US catalog', () => {
     assert.ok(has(catalog, `${type}.paletteLabel`), `${type}: palette label`);
   }
   // Keys built at run time.
-  for (const kind of ['simple', 'kl', 'rescaled-kl']) assert.ok(has(catalogOf('iddpm-hybrid-loss', 'iddpm-hybrid-loss'), `status.${kind}`));
+  for (const kind of LOSS_KINDS.filter((k) => k !== 'hybrid')) assert.ok(has(catalogOf('iddpm-hybrid-loss', 'iddpm-hybrid-loss'), `status.${kind}`), `status.${kind}`);
   for (const part of PIPELINE_PARTS) assert.ok(has(catalogOf('iddpm-trainer', 'iddpm-trainer'), `parts.${part}`));
-  // The shared catalog: every issue key the rules can raise, and every sharedT key.
-  const rules = readFileSync(join(ROOT, 'nodes', 'shared', 'rules.ts'), 'utf8');
-  for (const key of [...keysIn(rules, /fail\(\s*'(\w+)'/g), ...keysIn(rules, /key: '(\w+)'/g)]) assert.ok(has(shared, `validation.${key}`), `shared: validation.${key}`);
+  // engine/spec's wording: every issue key the spec can raise has its English message.
+  for (const file of ['rules.ts', 'validate.ts', 'fields.ts']) {
+    const source = readFileSync(join(ROOT, 'engine', 'spec', file), 'utf8');
+    for (const key of [...keysIn(source, /fail\(\s*'(\w+)'/g), ...keysIn(source, /key: '(\w+)'/g)]) assert.ok(key in MESSAGES, `engine/spec/messages.ts: ${key}`);
+  }
+  // The shared catalog: every sharedT key.
   for (const file of ['component.ts', 'i18n.ts', 'editor-client.ts']) {
     for (const key of keysIn(readFileSync(join(ROOT, 'nodes', 'shared', file), 'utf8'), /(?:sharedT|\bt)\('([\w.-]+)'/g)) assert.ok(has(shared, key), `shared: ${key}`);
   }
@@ -57,16 +59,18 @@ test('no catalog uses {{…}}: Node-RED interpolates __name__', () => {
 });
 
 test('the editor script runs in a browser context and explains refusals like the runtime', () => {
-  if (!existsSync(join(ROOT, 'dist', 'nodes', 'shared', 'rules.js'))) execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')]);
+  const script = join(ROOT, 'dist', 'nodes', 'shared', 'editor.js');
+  if (!existsSync(script)) execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')]);
+  // RED._ as the editor's i18next: the catalog's string, or the key itself when the catalog lacks it.
   const translate = (key: string, params: Record<string, unknown> = {}): string => {
     const [, k] = key.split(':');
     let at: string | Catalog | undefined = shared;
     for (const part of k.split('.')) at = typeof at === 'object' ? at[part] : undefined;
-    return String(at).replace(/__(\w+?)__/g, (_, n: string) => String(params[n]));
+    return typeof at === 'string' ? at.replace(/__(\w+?)__/g, (_, n: string) => String(params[n])) : key;
   };
   const form: Record<string, { value: string }> = {};
   const window: Record<string, unknown> = {};
-  runInNewContext(editorBundle(join(ROOT, 'dist')), { window, RED: { _: translate }, document: { getElementById: (id: string) => form[id] ?? null } });
+  runInNewContext(readFileSync(script, 'utf8'), { window, RED: { _: translate }, document: { getElementById: (id: string) => form[id] ?? null } });
   type Check = (v: unknown, opt?: unknown) => true | string;
   const IDDPM = window.IDDPM as { check(t: string, f: string, v: unknown): true | string; validator(t: string, f: string, when?: (n: unknown) => boolean): Check; scheduleSteps: Check };
   assert.equal(IDDPM.check('iddpm-schedule', 'steps', '1000'), true);
@@ -87,11 +91,11 @@ test('rules: respacing, lists, model names and decimal text', () => {
     const r = checkField(type, field as never, v);
     return r.ok ? r.value : `!${r.issue.key}`;
   };
-  assert.equal(ok('iddpm-sampler', 'steps', 50), 50);
-  assert.equal(ok('iddpm-sampler', 'steps', '50'), 50);
-  assert.equal(ok('iddpm-sampler', 'steps', 'ddim25'), 'ddim25');
-  assert.equal(ok('iddpm-sampler', 'steps', '10,15,20'), '10,15,20');
-  assert.equal(ok('iddpm-sampler', 'steps', ''), '');
+  assert.deepEqual(ok('iddpm-sampler', 'steps', 50), { kind: 'sections', counts: [50] });
+  assert.deepEqual(ok('iddpm-sampler', 'steps', '50'), { kind: 'sections', counts: [50] });
+  assert.deepEqual(ok('iddpm-sampler', 'steps', 'ddim25'), { kind: 'ddim', steps: 25 });
+  assert.deepEqual(ok('iddpm-sampler', 'steps', '10, 15,20'), { kind: 'sections', counts: [10, 15, 20] });
+  assert.equal(ok('iddpm-sampler', 'steps', ''), undefined);
   for (const bad of ['ddim0', 'ddim', '10,,2', '0', -3, 2.5, '1e9', {}, 'fast']) assert.equal(ok('iddpm-sampler', 'steps', bad), '!respacing', String(bad));
   assert.deepEqual(ok('iddpm-unet', 'channelMult', [1, 2, 4]), [1, 2, 4]);
   assert.equal(ok('iddpm-unet', 'channelMult', ''), '!intList');

@@ -153,7 +153,7 @@ describe('HybridLoss', () => {
     assert.equal(lastStatus('n1')?.text, 'hybrid · λ=0.001');
     assert.deepEqual((await through({ loss: 'rescaled-kl', lambda: 0.01 })).iddpm?.loss, { kind: 'rescaled-kl', lambda: 0.01 });
     assert.equal(lastStatus('n1')?.text, 'rescaled-kl');
-    assert.equal(await refusal({ loss: 'l1' }), 'msg.loss: must be one of hybrid, simple, kl, rescaled-kl, not "l1"');
+    assert.equal(await refusal({ loss: 'l1' }), 'msg.loss: must be one of hybrid, simple, kl, rescaled-kl, mse, not "l1"');
     assert.equal(await refusal({ lambda: -1 }), 'msg.lambda: must be between 0 and 1000, not -1');
     assert.equal(await refusal({ lambda: 'Infinity' }), 'msg.lambda: must be a number, not "Infinity"');
   });

@@ -10,7 +10,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { sharedEngine } from '../../engine/host/client';
-import type { ModelSpec, TrainProgress } from '../../engine/host/protocol';
+import type { TrainProgress } from '../../engine/host/protocol';
+import type { ModelSpec } from '../../engine/spec';
 import type { NodeMessage } from '../../nodes/shared/red';
 import { ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextError, nextMessage, node, statuses, userDir } from './helper';
 

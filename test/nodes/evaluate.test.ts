@@ -8,7 +8,8 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { sharedEngine } from '../../engine/host/client';
-import type { CompletePipeline, EvaluateResult, TrainEvent } from '../../engine/host/protocol';
+import type { EvaluateResult, TrainEvent } from '../../engine/host/protocol';
+import type { CompletePipeline } from '../../engine/spec';
 import type { NodeMessage } from '../../nodes/shared/red';
 import { ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
 
