@@ -182,6 +182,7 @@ export function unpickle<X = never>(bytes: Uint8Array, options: UnpickleOptions<
   for (;;) {
     opPos = pos;
     opName = '';
+    if (pos >= bytes.length) fail('the pickle ends before its STOP opcode (truncated?)');
     const op = u8();
     opName = OPCODES[op] ?? REFUSED[op] ?? '';
     switch (op) {

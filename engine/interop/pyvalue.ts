@@ -11,7 +11,7 @@
 
 /** A Python tuple (a list is a plain array). */
 export class PyTuple<X = never> {
-  constructor(readonly items: PyValue<X>[]) {}
+  constructor(readonly items: NoInfer<PyValue<X>>[]) {}
   get length(): number {
     return this.items.length;
   }

@@ -49,6 +49,7 @@ function field(dict: TorchValue, key: string, where: string): TorchValue {
 }
 
 function num(v: TorchValue, where: string): number {
+  if (v instanceof PyFloat) return v.value;
   if (typeof v !== 'number') fail(`${where} must be a number, got ${pyTypeName(v)}`);
   return v as number;
 }
