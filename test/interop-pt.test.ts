@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseSafetensors, SafeTensor } from '../engine/safetensors';
 import {
   adamStateToTorch, isSafeTensor, pickle, PyFloat, PyGlobal, PyOrderedDict, PyPersistentId, PyReduce, PyTuple, readAdamState,
-  readTorchCheckpoint, readTorchStateDict, TorchValue, writeTorchCheckpoint, writeTorchStateDict,
+  readTorchCheckpoint, readTorchStateDict, TorchValue, unpickle, writeTorchCheckpoint, writeTorchStateDict,
 } from '../engine/interop';
 import type { ParamSpec } from '../engine/unet/layout';
 import { bytesOf, referenceDir, torchZip, zipDataOffsets } from './interop-helpers';
@@ -35,6 +35,8 @@ for (const file of ['unet_small.pt', 'unet_small_legacy.pt']) {
     assert.equal(dict.size, expected.size);
     assertSameTensors(dict, expected, file);
     assert.ok(readTorchCheckpoint(ref(file)) instanceof PyOrderedDict, 'torch.save(state_dict) is an OrderedDict');
+    // A view into a larger buffer (byteOffset ≠ 0) reads the same.
+    assertSameTensors(readTorchStateDict(Buffer.concat([Buffer.alloc(5), ref(file)]).subarray(5)), expected, `${file} at an offset`);
   });
 }
 
@@ -68,6 +70,9 @@ test('a Python value tree round-trips: int keys, tuples, floats, big ints, None,
     ['scalar', { dtype: 'F32', shape: [], data: Float32Array.of(3) }],
     ['empty_tensor', { dtype: 'F32', shape: [0, 4], data: new Float32Array(0) }],
   ]);
+  const ordered = new PyOrderedDict<SafeTensor>([['x', 1]]);
+  ordered.attributes.set('_metadata', new PyOrderedDict<SafeTensor>([['', new Map([['version', 1]])]]));
+  tree.set('ordered', ordered);
   const out = writeTorchCheckpoint(tree);
   const tensorCount = [...tree.values()].filter(isSafeTensor).length;
   assert.equal(zipDataOffsets(out).length, 2 + tensorCount - 1, 'a and b share one storage');
@@ -80,6 +85,8 @@ test('a Python value tree round-trips: int keys, tuples, floats, big ints, None,
   assert.deepEqual(tuple.items, [0.1, 2, -0, Infinity, null, true, false, 'ünïcode ✓']);
   assert.ok(Object.is(tuple.items[2], -0));
   assert.equal((back.get('empty') as PyTuple<SafeTensor>).length, 0);
+  assert.deepEqual(back.get('ordered'), ordered);
+  assert.ok(back.get('ordered') instanceof PyOrderedDict && (back.get('ordered') as PyOrderedDict<SafeTensor>).attributes.get('_metadata') instanceof PyOrderedDict);
   for (const key of ['a', 'b', 'f64', 'i64', 'i32', 'u8', 'bool', 'scalar', 'empty_tensor']) {
     const [t, w] = [back.get(key) as SafeTensor, tree.get(key) as SafeTensor];
     assert.deepEqual([t.dtype, t.shape, bytesOf(t.data)], [w.dtype, w.shape, bytesOf(w.data)], key);
@@ -88,6 +95,19 @@ test('a Python value tree round-trips: int keys, tuples, floats, big ints, None,
   assert.deepEqual([...(back.get('f16') as SafeTensor).data], [1, 0.5, -2, 65504]);
   assert.deepEqual([...(back.get('bf16') as SafeTensor).data], [1, -3.5]);
   assert.equal((back.get('bf16') as SafeTensor).dtype, 'BF16');
+});
+
+test('large trees pickle and unpickle unchanged (buffer growth, LONG_BINPUT/LONG_BINGET memo, batches of 1000)', () => {
+  const strings = Array.from({ length: 3000 }, (_, i) => `key ${i}`);
+  const tree: TorchValue = [
+    strings,
+    strings.map((s, i) => new PyTuple<SafeTensor>([s, i * 1.5, i * 65537])), // each string again: memo hits past index 255
+    new Map<TorchValue, TorchValue>(strings.map((s, i) => [i, s])),
+  ];
+  const bytes = pickle(tree);
+  const back = unpickle(bytes).value as TorchValue[];
+  assert.deepEqual(back, tree);
+  assert.ok(bytes.includes(0x72) && bytes.includes(0x6a), 'LONG_BINPUT and LONG_BINGET used');
 });
 
 test('bfloat16 is written with round-to-nearest-even', () => {
@@ -105,12 +125,18 @@ test('a transposed (non-contiguous) view and a view at an offset are gathered', 
   const pid = new PyPersistentId(new PyTuple(['storage', new PyGlobal('torch', 'FloatStorage'), '0', 'cpu', 7]));
   const rebuild = (offset: number, size: number[], stride: number[]): PyReduce => new PyReduce(new PyGlobal('torch._utils', '_rebuild_tensor_v2'),
     new PyTuple<PyReduce | PyPersistentId>([pid, offset, new PyTuple(size), new PyTuple(stride), false, new PyReduce(new PyGlobal('collections', 'OrderedDict'), new PyTuple([]))]));
-  const pkl = pickle(new Map([['t', rebuild(1, [3, 2], [1, 3])], ['row', rebuild(4, [3], [1])], ['col', rebuild(2, [2, 1], [3, 7])]]));
+  // As train_util.save writes model/EMA checkpoints: nn.Parameters, _rebuild_parameter(tensor, requires_grad, hooks).
+  const parameter = (name: string, extra: number): PyReduce => new PyReduce(new PyGlobal('torch._utils', name),
+    new PyTuple<PyReduce>([rebuild(0, [2], [1]), true, new PyReduce(new PyGlobal('collections', 'OrderedDict'), new PyTuple([])), ...new Array<PyReduce>(extra).fill(new PyReduce(new PyGlobal('collections', 'OrderedDict'), new PyTuple([])))]));
+  const pkl = pickle(new Map([['t', rebuild(1, [3, 2], [1, 3])], ['row', rebuild(4, [3], [1])], ['col', rebuild(2, [2, 1], [3, 7])],
+    ['param', parameter('_rebuild_parameter', 0)], ['param2', parameter('_rebuild_parameter_with_state', 1)]]));
   const value = readTorchCheckpoint(torchZip(pkl, { 0: new Uint8Array(storage.buffer) })) as Map<string, SafeTensor>;
   assert.deepEqual(value.get('t')!.shape, [3, 2]);
   assert.deepEqual([...value.get('t')!.data], [1, 4, 2, 5, 3, 6]);
   assert.deepEqual([...value.get('row')!.data], [4, 5, 6]);
   assert.deepEqual([...value.get('col')!.data], [2, 5]);
+  assert.deepEqual([...value.get('param')!.data], [0, 1]);
+  assert.deepEqual([...value.get('param2')!.data], [0, 1]);
   assert.notEqual(value.get('t')!.data.buffer, value.get('row')!.data.buffer, 'each tensor owns its data');
 });
 

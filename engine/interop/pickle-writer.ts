@@ -48,13 +48,16 @@ class ByteSink {
     this.buf.set(bs, at);
   }
   bytes(b: Uint8Array): void {
-    this.buf.set(b, this.room(b.length));
+    const at = this.room(b.length);
+    this.buf.set(b, at);
   }
   u32(v: number): void {
-    new DataView(this.buf.buffer).setUint32(this.room(4), v, true);
+    const at = this.room(4); // before taking the buffer: room() may replace it
+    new DataView(this.buf.buffer).setUint32(at, v, true);
   }
   f64be(v: number): void {
-    new DataView(this.buf.buffer).setFloat64(this.room(8), v, false);
+    const at = this.room(8);
+    new DataView(this.buf.buffer).setFloat64(at, v, false);
   }
   result(): Uint8Array {
     return this.buf.slice(0, this.length);
