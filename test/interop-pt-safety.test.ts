@@ -165,3 +165,24 @@ test('unpickler semantics: marks, stack underflow, tuples, dict order, OrderedDi
   const framed = Uint8Array.from([OP.PROTO, 4, OP.FRAME, ...u64(3n), OP.BININT1, 9, OP.STOP]);
   assert.equal(unpickle(framed).value, 9);
 });
+
+test('random corruption of a zip and a legacy file either reads or is refused as an invalid checkpoint', () => {
+  const zip = readFileSync(join(__dirname, 'interop-fixtures', 'adamw_torch1.13.pt'));
+  const legacy = legacyFile(tensorPickle(4, [2, 2], [2, 1]), [{ key: '0', count: 4n, data: floats(1, 2, 3, 4) }]);
+  let seed = 12345;
+  const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  for (const [name, file] of [['zip', zip], ['legacy', legacy]] as const) {
+    let refused = 0;
+    for (let i = 0; i < 300; i++) {
+      const b = Buffer.from(file);
+      for (let k = 0; k < 1 + rand(4); k++) b[rand(b.length)] = rand(256);
+      try {
+        readTorchCheckpoint(b);
+      } catch (err) {
+        assert.ok(err instanceof Error && err.message.startsWith('Invalid PyTorch checkpoint:'), `${name} attempt ${i}: ${String(err)}`);
+        refused++;
+      }
+    }
+    assert.ok(refused > 30, `${name}: ${refused} of 300 corrupted files refused`);
+  }
+});

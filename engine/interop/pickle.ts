@@ -82,8 +82,9 @@ export function unpickle<X = never>(bytes: Uint8Array, options: UnpickleOptions<
   const fail = (message: string): never => {
     throw new PickleError(`${label}${message} (${opName ? `opcode ${opName} ` : ''}at byte ${opPos})`);
   };
+  /** Claims the next n bytes (n may be a 64-bit length), returning where they start. */
   const need = (n: number | bigint): number => {
-    if (BigInt(n) > BigInt(bytes.length - pos)) fail(`needs ${n} more bytes, only ${bytes.length - pos} remain (truncated pickle?)`);
+    if (typeof n === 'bigint' ? n > BigInt(bytes.length - pos) : n > bytes.length - pos) fail(`needs ${n} more bytes, only ${bytes.length - pos} remain (truncated pickle?)`);
     const start = pos;
     pos += Number(n);
     return start;
