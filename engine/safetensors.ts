@@ -71,7 +71,7 @@ function encodeData(name: string, t: SafeTensor): Uint8Array {
 }
 
 /** Copies the bytes (they may be unaligned in the file) and views them as the dtype's array. */
-function decode(dtype: SafeDtype, bytes: Uint8Array): SafeData {
+export function decodeTensorBytes(dtype: SafeDtype, bytes: Uint8Array): SafeData {
   const copy = new Uint8Array(bytes).buffer; // a copy: Buffer#slice would be a view of the whole file
   switch (dtype) {
     case 'F64': return new Float64Array(copy);
@@ -102,7 +102,11 @@ export function parseSafetensorsWithMetadata(buf: Uint8Array): { tensors: Map<st
   if (!(buf instanceof Uint8Array)) fail('expected a Buffer or Uint8Array');
   if (buf.length < 8) fail(`${buf.length} bytes is too short for the 8-byte header length`);
   const n = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(0, true);
-  if (n > BigInt(Math.min(MAX_HEADER, buf.length - 8))) fail(`header length ${n} exceeds the ${buf.length - 8} bytes after it (or the ${MAX_HEADER}-byte limit)`);
+  if (n > BigInt(Math.min(MAX_HEADER, buf.length - 8))) {
+    const torchFormat = buf[0] === 0x50 && buf[1] === 0x4b && buf[2] === 0x03 && buf[3] === 0x04 ? 'zip' : buf[0] === 0x80 && buf[1] >= 2 && buf[1] <= 5 ? 'legacy pickle' : '';
+    if (torchFormat) fail(`this is a PyTorch checkpoint (.pt, ${torchFormat} format), not safetensors: import it with readTorchStateDict from engine/interop`);
+    fail(`header length ${n} exceeds the ${buf.length - 8} bytes after it (or the ${MAX_HEADER}-byte limit)`);
+  }
   const headerEnd = 8 + Number(n);
   let header: unknown;
   try {
@@ -144,7 +148,7 @@ export function parseSafetensorsWithMetadata(buf: Uint8Array): { tensors: Map<st
   if (cursor !== dataLen) fail(`${dataLen - cursor} data bytes after the last tensor`);
   const tensors = new Map<string, SafeTensor>();
   for (const e of entries) {
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decode(e.dtype, buf.subarray(headerEnd + e.begin, headerEnd + e.end)) });
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeTensorBytes(e.dtype, buf.subarray(headerEnd + e.begin, headerEnd + e.end)) });
   }
   return { tensors, metadata };
 }
