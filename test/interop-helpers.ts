@@ -2,13 +2,10 @@
  * Helpers for the .pt interop tests: where the reference files are, a tiny pickle assembler for hand-made (and
  * malicious) pickles, zip building, and a zip local-header walk to check torch's 64-byte data alignment.
  */
-import { join, resolve } from 'node:path';
 import { zipSync } from 'fflate';
 
-/** The reference data: IDDPM_REFERENCE_DIR, else ../shared/reference beside the repository. */
-export function referenceDir(): string {
-  return resolve(process.env.IDDPM_REFERENCE_DIR ?? join(__dirname, '..', '..', 'shared', 'reference'));
-}
+/** The reference data: IDDPM_REFERENCE_DIR, else the repo's copy (test/reference). */
+export { referenceDir } from './conformance/harness';
 
 /** Pickle opcodes by pickletools name, for assembling pickles by hand. */
 export const OP = {
