@@ -30,13 +30,6 @@ export interface BackendInfo {
 let current: BackendInfo | undefined;
 let pending: Promise<BackendInfo> | undefined;
 
-/** Hooks run once a backend is active (the wasm gradient kernels register themselves here). */
-const onReady: Array<(name: string) => void> = [];
-export function onBackendReady(hook: (name: string) => void): void {
-  onReady.push(hook);
-  if (current) hook(current.name);
-}
-
 function parseRequest(value: string | undefined): BackendRequest {
   const v = (value ?? 'auto').trim().toLowerCase() || 'auto';
   if (!(BACKEND_REQUESTS as readonly string[]).includes(v)) {
@@ -98,7 +91,8 @@ export async function initBackend(request?: string): Promise<BackendInfo> {
   if (pending && !current) return pending;
   pending = select(requested).then((info) => {
     current = info;
-    for (const hook of onReady) hook(info.name);
+    // Our gradient kernels replace or add to the wasm backend's own (engine/backend/wasm-kernels.ts).
+    if (info.name === 'wasm') registerWasmKernels();
     return info;
   });
   try {
@@ -113,4 +107,3 @@ export function backendInfo(): BackendInfo | undefined {
   return current;
 }
 
-onBackendReady((name) => { if (name === 'wasm') registerWasmKernels(); });

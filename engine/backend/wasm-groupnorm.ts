@@ -12,7 +12,7 @@
  * Sums are float64; each group's moments are taken about its first value, so a large mean does not cancel.
  */
 import { tf } from '../tf';
-import type { WasmBackend } from './wasm-kernels';
+import type { WasmBackend } from './wasm-backend';
 
 type TensorInfo = tf.TensorInfo;
 interface Args { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> }

@@ -15,24 +15,11 @@ import { tf } from '../tf';
 import { unsortedSegmentSum } from './wasm-segment';
 import { makeIdentity, makeSlice, makeSplitV, makeTranspose, makeUnpack } from './wasm-layout';
 import { groupNormKernels } from './wasm-groupnorm';
+import type { WasmBackend } from './wasm-backend';
 
 type TensorInfo = tf.TensorInfo;
 type Attrs = Record<string, unknown>;
 type Pads = [[number, number], [number, number], [number, number], [number, number]];
-
-/** The parts of tfjs-backend-wasm's BackendWasm (not exported as a type we may import) that these kernels use. */
-export interface WasmBackend {
-  wasm: {
-    cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
-    tfjs: { registerTensor(id: number, size: number, memoryOffset: number): void; disposeData(id: number): void };
-  };
-  dataIdMap: { get(dataId: unknown): { id: number; memoryOffset: number } };
-  dataIdNextNumber: number;
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  disposeData(dataId: unknown): boolean;
-  incRef(dataId: unknown): void;
-  typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
 
 interface KernelArgs {
   inputs: Record<string, TensorInfo>;

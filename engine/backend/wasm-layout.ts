@@ -10,7 +10,7 @@
  * as the cpu backend's does: no wasm kernel writes into its inputs.
  */
 import { tf } from '../tf';
-import type { WasmBackend } from './wasm-kernels';
+import type { WasmBackend } from './wasm-backend';
 
 type TensorInfo = tf.TensorInfo;
 type Args = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };

@@ -4,7 +4,7 @@
  * The row count is the batch size, so a plain loop over wasm memory is exact and fast enough.
  */
 import type { tf } from '../tf';
-import type { WasmBackend } from './wasm-kernels';
+import type { WasmBackend } from './wasm-backend';
 
 /** out[s, ...] = Σ_{i: segmentIds[i] = s} x[i, ...]; ids outside [0, numSegments) are dropped, as in TensorFlow. */
 export function unsortedSegmentSum({ inputs, backend, attrs }: {
