@@ -66,6 +66,20 @@ function requireIntList(name: string, v: unknown, allowEmpty: boolean): void {
   }
 }
 
+/**
+ * THE conversion of attention settings from our feature-map sizes (pixels, as the reference's
+ * `--attention_resolutions` flag) to the downsample factors the reference `UNetModel` takes: ds = imageSize // size,
+ * with the floor division of script_util.create_model (`image_size // int(res)`).
+ */
+export function attentionFactorsFromSizes(imageSize: number, sizes: readonly number[]): number[] {
+  return sizes.map((size) => Math.floor(imageSize / size));
+}
+
+/** The inverse of {@link attentionFactorsFromSizes}: sizes imageSize / ds of downsample factors ds. */
+export function attentionSizesFromFactors(imageSize: number, factors: readonly number[]): number[] {
+  return factors.map((ds) => imageSize / ds);
+}
+
 /** Feature-map size at each level: imageSize / 2^level. */
 export function levelSizes(c: Pick<UNetConfig, 'imageSize' | 'channelMult'>): number[] {
   return c.channelMult.map((_, level) => c.imageSize / 2 ** level);
@@ -141,7 +155,7 @@ export function fromReferenceConfig(ref: ReferenceUNetConfig, imageSize = ref.im
     modelChannels: ref.model_channels,
     outChannels: ref.out_channels,
     numResBlocks: ref.num_res_blocks,
-    attentionResolutions: ref.attention_resolutions.filter((ds) => reached.includes(ds)).map((ds) => imageSize / ds),
+    attentionResolutions: attentionSizesFromFactors(imageSize, ref.attention_resolutions.filter((ds) => reached.includes(ds))),
     channelMult: [...ref.channel_mult],
     numHeads: ref.num_heads,
     dropout: ref.dropout,
@@ -155,7 +169,7 @@ export function fromReferenceConfig(ref: ReferenceUNetConfig, imageSize = ref.im
 export function toReferenceConfig(c: UNetConfig): ReferenceUNetConfig {
   validateUNetConfig(c);
   return {
-    attention_resolutions: c.attentionResolutions.map((r) => c.imageSize / r).sort((a, b) => a - b),
+    attention_resolutions: attentionFactorsFromSizes(c.imageSize, c.attentionResolutions).sort((a, b) => a - b),
     channel_mult: [...c.channelMult],
     conv_resample: true,
     dims: 2,
