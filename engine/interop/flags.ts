@@ -177,12 +177,39 @@ export type FlagsResult = { flags: ScriptFlags; reason: null } | { flags: null; 
 /** Why the scripts cannot build this pipeline's UNet ('' when they can). */
 function scriptUNetReasons(c: UNetConfig): string[] {
   const reasons: string[] = [];
-  if (c.inChannels !== SCRIPT_IN_CHANNELS) reasons.push(`${c.inChannels} input channel(s): the scripts fix 3 (RGB)`);
+  if (c.inChannels !== SCRIPT_IN_CHANNELS) reasons.push(`${c.inChannels} input channel${c.inChannels === 1 ? '' : 's'}: the scripts fix 3 (RGB)`);
   const mult = SCRIPT_CHANNEL_MULT[c.imageSize];
   if (!mult) reasons.push(`image size ${c.imageSize}: the scripts build 32, 64 or 256 px only`);
   else if (mult.join() !== c.channelMult.join()) reasons.push(`channel_mult (${c.channelMult.join(', ')}): at ${c.imageSize} px the scripts fix (${mult.join(', ')})`);
   if (c.numClasses !== null && c.numClasses !== SCRIPT_NUM_CLASSES) reasons.push(`${c.numClasses} classes: class_cond means ${SCRIPT_NUM_CLASSES} classes (NUM_CLASSES)`);
   return reasons;
+}
+
+/** The pipeline's settings in the scripts' flags, or everything the scripts cannot express (`reasons`). */
+function scriptSettings(p: CompletePipeline): { reasons: string[]; config?: UNetConfig; flags?: ReferenceArgs; sampler?: string } {
+  let config: UNetConfig;
+  try {
+    config = unetConfigOf(p.unet);
+  } catch (err) {
+    return { reasons: [(err as Error).message] };
+  }
+  const reasons = scriptUNetReasons(config);
+  const variance = flagsForVarType(p.unet.modelVarType);
+  if (variance.reason) reasons.push(variance.reason);
+  const lossType = referenceLossType(p.loss, p.unet.modelVarType, p.schedule.steps);
+  const loss = lossType.reason !== undefined ? { reason: lossType.reason } : flagsForLossType(lossType.value);
+  if (loss.reason) reasons.push(loss.reason);
+  const schedule = namedScheduleFor(p.schedule);
+  if (schedule.reason) reasons.push(schedule.reason);
+  const sampler = samplerForTimesteps(p.timesteps);
+  if (!sampler.byName) reasons.push(`importance sampling with history ${sampler.history}, uniform mix ${sampler.uniformProb}: --schedule_sampler loss-second-moment fixes 10 and 0.001`);
+  if (reasons.length > 0) return { reasons };
+  return { reasons, config, flags: { ...variance.value, ...loss.value, ...schedule.value } as ReferenceArgs, sampler: sampler.name };
+}
+
+/** Everything scripts/image_train.py cannot express of `pipeline` (empty when its flags can build it). */
+export function scriptLimitations(pipeline: CompletePipeline): string[] {
+  return scriptSettings(checkPipeline(pipeline)).reasons;
 }
 
 /**
@@ -193,24 +220,8 @@ function scriptUNetReasons(c: UNetConfig): string[] {
 export function flagsFromPipeline(pipeline: CompletePipeline,
   options: { train?: Partial<TrainFlags>; samplingRespacing?: string | null } = {}): FlagsResult {
   const p = checkPipeline(pipeline);
-  let config: UNetConfig;
-  try {
-    config = unetConfigOf(p.unet);
-  } catch (err) {
-    return { flags: null, reason: (err as Error).message };
-  }
-  const reasons = scriptUNetReasons(config);
-  const T = p.schedule.steps;
-  const variance = flagsForVarType(p.unet.modelVarType);
-  if (variance.reason) reasons.push(variance.reason);
-  const lossType = referenceLossType(p.loss, p.unet.modelVarType, T);
-  const loss = lossType.reason !== undefined ? { reason: lossType.reason } : flagsForLossType(lossType.value);
-  if (loss.reason) reasons.push(loss.reason);
-  const schedule = namedScheduleFor(p.schedule);
-  if (schedule.reason) reasons.push(schedule.reason);
-  const sampler = samplerForTimesteps(p.timesteps);
-  if (!sampler.byName) reasons.push(`importance sampling with history ${sampler.history}, uniform mix ${sampler.uniformProb}: --schedule_sampler loss-second-moment fixes 10 and 0.001`);
-  if (reasons.length > 0 || !variance.value || !loss.value || !schedule.value) {
+  const { reasons, config, flags: settings, sampler } = scriptSettings(p);
+  if (!config || !settings || !sampler) {
     return { flags: null, reason: `the reference scripts cannot express this pipeline (a launcher can): ${reasons.join('; ')}` };
   }
   const train = { ...trainFlagsOf({}), ...options.train };
@@ -223,16 +234,14 @@ export function flagsFromPipeline(pipeline: CompletePipeline,
     num_heads_upsample: -1,
     attention_resolutions: config.attentionResolutions.join(','),
     dropout: config.dropout,
-    ...variance.value,
     class_cond: config.numClasses !== null,
     use_scale_shift_norm: config.useScaleShiftNorm,
-    ...schedule.value,
-    ...loss.value,
+    ...settings,
     predict_xstart: p.noiser.modelMeanType === 'start_x',
     rescale_timesteps: p.noiser.rescaleTimesteps ?? true,
     timestep_respacing: options.samplingRespacing ?? '',
     ...train,
-    schedule_sampler: sampler.name,
+    schedule_sampler: sampler,
   };
   const model = formatFlags(args, MODEL_FLAG_KEYS);
   const diffusion = formatFlags(args, DIFFUSION_FLAG_KEYS);
@@ -247,12 +256,13 @@ export function flagsFromPipeline(pipeline: CompletePipeline,
 
 /**
  * The namespace with settings that do not change what is built put back to their defaults: sigma_small when the
- * variance is learned, rescale_learned_sigmas under use_kl, num_heads_upsample equal to num_heads.
+ * variance is learned, rescale_learned_sigmas under use_kl or when it does not change the objective (a learned
+ * variance at T = 1000, where T/1000 = 1), num_heads_upsample equal to num_heads.
  */
 export function normaliseArgs(args: ReferenceArgs): ReferenceArgs {
   const out = { ...args };
   if (out.learn_sigma) out.sigma_small = false;
-  if (out.use_kl) out.rescale_learned_sigmas = true;
+  if (out.use_kl || (out.learn_sigma && out.diffusion_steps === 1000)) out.rescale_learned_sigmas = true;
   if (out.num_heads_upsample === out.num_heads) out.num_heads_upsample = -1;
   return out;
 }

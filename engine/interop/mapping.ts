@@ -86,6 +86,29 @@ export function referenceLossType(loss: LossSpec, varType: ModelVarType, T: numb
   }
 }
 
+/**
+ * What a loss computes, in one canonical form: the per-example loss is mseWeight·mse + vbWeight·vb. Two
+ * settings with the same objective train identically: e.g. MSE and RESCALED_MSE at T = 1000, or any of them with a
+ * fixed variance (no vb term).
+ */
+export function objectiveOf(loss: LossSpec, varType: ModelVarType, T: number): { mseWeight: number; vbWeight: number } {
+  const learned = isLearnedVariance(varType);
+  switch (loss.kind) {
+    case 'kl': return { mseWeight: 0, vbWeight: 1 };
+    case 'rescaled-kl': return { mseWeight: 0, vbWeight: T };
+    case 'simple': return { mseWeight: 1, vbWeight: 0 };
+    case 'hybrid': return { mseWeight: 1, vbWeight: learned ? loss.lambda * T : 0 };
+    default: throw new Error(`unknown loss kind ${JSON.stringify((loss as LossSpec).kind)}`);
+  }
+}
+
+/** Whether two losses compute the same objective (vb weights equal to 1e-12 relative). */
+export function sameObjective(a: LossSpec, b: LossSpec, varType: ModelVarType, T: number): boolean {
+  const x = objectiveOf(a, varType, T);
+  const y = objectiveOf(b, varType, T);
+  return x.mseWeight === y.mseWeight && Math.abs(x.vbWeight - y.vbWeight) <= 1e-12 * Math.max(1, Math.abs(y.vbWeight));
+}
+
 /** use_kl / rescale_learned_sigmas for a LossType; plain KL has no flags. */
 export function flagsForLossType(t: ReferenceLossType): Expressed<{ use_kl: boolean; rescale_learned_sigmas: boolean }> {
   switch (t) {

@@ -1,9 +1,10 @@
 /**
  * recipes.json: for every flag set of the reference's scripts, what `pipelineFromFlags` makes of it against what
  * the reference's script_util built from the same flags: the argparser's `args`, UNetModel's kwargs, the
- * state_dict (names, order, shapes) and parameter count of OUR UNet layout, the diffusion's enum types, T,
- * rescale_timesteps, the betas of the process as used and its timestep map; then `flagsFromPipeline` of that
- * pipeline, parsed again, must give the same normalised `args`. Nothing here assumes which flags a case sets.
+ * state_dict (names, order, shapes) and parameter count of OUR UNet layout, the diffusion's enum types (the
+ * loss as the objective it computes), T, rescale_timesteps, the betas of the process as used and its timestep
+ * map; then `flagsFromPipeline` of that pipeline, parsed again, must give the same normalised `args`. Nothing here
+ * assumes which flags a case sets.
  *
  * The betas' sha256 is compared where our float64 schedule can be the reference's bit for bit: schedules of
  * plain IEEE arithmetic (linear). The cosine schedule goes through cos(), and Python's math.cos (the C
@@ -15,6 +16,7 @@ import { FileReport, F64, readJson } from './harness';
 import { parseReferenceArgs, type ReferenceArgs } from '../../engine/interop/args';
 import { flagsFromPipeline, normaliseArgs, pipelineFromFlags } from '../../engine/interop/flags';
 import { referenceModel, referenceProcess } from '../../engine/interop/describe';
+import { lossFromReference, objectiveOf, sameObjective, type ReferenceLossType } from '../../engine/interop/mapping';
 import { toReferenceConfig } from '../../engine/unet/config';
 
 export const file = 'recipes.json';
@@ -73,8 +75,13 @@ function checkCase(report: FileReport, c: RecipeCase): void {
   const kwargs: Record<string, unknown> = { ...toReferenceConfig(config), use_checkpoint: recipe.train.use_checkpoint };
   for (const [key, expected] of Object.entries(c.unet_kwargs)) {
     const actual = kwargs[key];
-    const sorted = (v: unknown): unknown => (key === 'attention_resolutions' && Array.isArray(v) ? [...v].sort((a, b) => a - b) : v);
-    report.expect(`${label}: unet_kwargs.${key}`, sameJson(sorted(actual), sorted(expected)), `got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
+    // Equal meanings: attention factors in any order; num_heads_upsample -1 is num_heads.
+    const normal = (v: unknown): unknown => {
+      if (key === 'attention_resolutions' && Array.isArray(v)) return [...v].sort((a, b) => a - b);
+      if (key === 'num_heads_upsample' && v === c.unet_kwargs.num_heads) return -1;
+      return v;
+    };
+    report.expect(`${label}: unet_kwargs.${key}`, sameJson(normal(actual), normal(expected)), `got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
   }
   report.expect(`${label}: state_dict length`, stateDict.length === c.state_dict.length, `${stateDict.length} vs ${c.state_dict.length}`);
   const firstBad = c.state_dict.findIndex((e, i) => !stateDict[i] || stateDict[i].name !== e.name || !sameJson(stateDict[i].shape, e.shape));
@@ -90,11 +97,18 @@ function checkCase(report: FileReport, c: RecipeCase): void {
   for (const [what, actual, expected] of [
     ['model_mean_type', process.modelMeanType, d.model_mean_type],
     ['model_var_type', process.modelVarType, d.model_var_type],
-    ['loss_type', process.lossType, d.loss_type],
     ['rescale_timesteps', process.rescaleTimesteps, d.rescale_timesteps],
   ] as const) {
     report.expect(`${label}: ${what}`, actual === expected, `got ${String(actual)}, expected ${String(expected)}`);
   }
+  // The loss: the same objective as the reference's LossType (the enum name alone can differ for equal
+  // objectives, e.g. MSE and RESCALED_MSE at T = 1000 with a learned variance).
+  const T = recipe.pipeline.schedule.steps;
+  const varType = recipe.pipeline.unet.modelVarType;
+  const theirs = lossFromReference(d.loss_type as ReferenceLossType, varType, T);
+  report.expect(`${label}: loss_type ${d.loss_type}`, ['MSE', 'RESCALED_MSE', 'KL', 'RESCALED_KL'].includes(d.loss_type) &&
+    sameObjective(recipe.pipeline.loss, theirs, varType, T),
+    `ours ${JSON.stringify(recipe.pipeline.loss)} (${process.lossType}) computes ${JSON.stringify(objectiveOf(recipe.pipeline.loss, varType, T))}, ${d.loss_type} computes ${JSON.stringify(objectiveOf(theirs, varType, T))}`);
   const n = process.betas.length;
   report.compare(`${label}: betas head`, process.betas.subarray(0, d.betas_head.length), d.betas_head, F64);
   report.compare(`${label}: betas tail`, process.betas.subarray(n - d.betas_tail.length), d.betas_tail, F64);
