@@ -3,12 +3,13 @@
 Trains one node-red-iddpm pipeline with the reference code (openai/improved-diffusion) on PyTorch.
 
 Pipeline: 32x32 px, 1 channel (grey), 10 classes; UNet tiny preset.
-Written by node-red-iddpm (engine/interop/launcher.ts) from the pipeline; the model, the diffusion and the
-schedule sampler are fixed here, the training recipe comes from the command line (defaults below).
+Written by node-red-iddpm (engine/interop/launcher.ts) from the pipeline; the model, the diffusion and the schedule
+sampler are fixed here, the training recipe comes from the command line (defaults below).
 
-The reference's scripts/image_train.py cannot express this pipeline (it fixes 3 input channels, a channel_mult per
-image_size, and 1000 classes), so this launcher builds the reference's UNetModel and diffusion directly and runs
-the reference's own TrainLoop (AdamW, EMA, logging, save_interval, resume_checkpoint) on them.
+The reference's scripts/image_train.py cannot express this pipeline (1 input channel: the scripts fix 3 (RGB);
+channel_mult (1, 2, 2): at 32 px the scripts fix (1, 2, 2, 2); 10 classes: class_cond means 1000 classes
+(NUM_CLASSES)), so this launcher builds the reference's UNetModel and diffusion directly and runs the reference's
+own TrainLoop (AdamW, EMA, logging, save_interval, resume_checkpoint) on them.
 
 Usage:
   OPENAI_LOGDIR=<run folder> IDDPM_REF=<folder holding improved_diffusion/> python3 launch.py --data_dir <pngs>
@@ -73,10 +74,9 @@ from improved_diffusion.unet import UNetModel
 IMAGE_SIZE = 32
 IN_CHANNELS = 1
 NUM_CLASSES = 10
-SCHEDULE_SAMPLER = "loss-second-moment"
 RECIPE = dict(
     batch_size=32,
-    lr=2e-4,
+    lr=0.0002,
     ema_rate="0.9995",
     save_interval=500,
     log_interval=100,
@@ -113,6 +113,10 @@ def create_diffusion():
         rescale_learned_sigmas=True,
         timestep_respacing="",
     )
+
+
+def create_schedule_sampler(diffusion):
+    return create_named_schedule_sampler("loss-second-moment", diffusion)
 
 
 def list_images(data_dir):
@@ -204,7 +208,7 @@ def main():
         log_interval=args.log_interval,
         save_interval=args.save_interval,
         resume_checkpoint=args.resume_checkpoint,
-        schedule_sampler=create_named_schedule_sampler(SCHEDULE_SAMPLER, diffusion),
+        schedule_sampler=create_schedule_sampler(diffusion),
     ).run_loop()
 
 
