@@ -1,7 +1,11 @@
 /**
- * Interop with PyTorch checkpoints (`.pt`), without Python: a restricted unpickler and a protocol-2 pickler,
- * reading torch.save's zip and legacy formats, writing the zip format torch.load reads, and the reference's
- * AdamW optimizer state. See each module's header for the format details.
+ * The bridge to PyTorch and the reference code (openai/improved-diffusion), without Python:
+ * - PyTorch checkpoints (`.pt`): a restricted unpickler and a protocol-2 pickler, reading torch.save's zip and
+ *   legacy formats, writing the zip format torch.load reads, and the reference's AdamW optimizer state;
+ * - its scripts' flags ↔ our pipeline, named presets of its published runs, a generated Python launcher for any
+ *   pipeline, a description of what the reference builds (state_dict, process), and the export of a dataset as the
+ *   PNG folder its loader reads.
+ * See each module's header for the details.
  */
 export { PyFloat, PyGlobal, PyOrderedDict, PyTuple, pyTypeName } from './pyvalue';
 export type { PyDict, PyValue } from './pyvalue';
@@ -16,3 +20,16 @@ export { writeTorchCheckpoint, writeTorchStateDict, floatToBfloat16 } from './to
 export type { WriteTorchOptions } from './torch-write';
 export { adamStateToTorch, readAdamState, REFERENCE_ADAMW } from './torch-adam';
 export type { AdamExportOptions, AdamHyperparameters, TorchAdamState } from './torch-adam';
+export {
+  ArgValue, ReferenceArgs, ReferenceScript, MODEL_AND_DIFFUSION_DEFAULTS, IMAGE_TRAIN_DEFAULTS, IMAGE_SAMPLE_DEFAULTS,
+  parseReferenceArgs, formatFlags, scriptDefaults,
+} from './args';
+export {
+  ReferenceRecipe, ScriptFlags, FlagsResult, TrainFlags, pipelineFromFlags, flagsFromPipeline, normaliseArgs,
+  scriptLimitations, unetConfigOf, SCRIPT_CHANNEL_MULT, SCRIPT_IN_CHANNELS, SCRIPT_NUM_CLASSES,
+} from './flags';
+export { ReferenceLossType, ReferenceVarType, ReferenceMeanType, referenceLossType, objectiveOf, sameObjective } from './mapping';
+export { ReferencePreset, ReferencePresetName, REFERENCE_PRESETS, REFERENCE_PRESET_NAMES, presetFlags, pipelineFromPreset } from './presets';
+export { ReferenceProcess, StateDictEntry, referenceProcess, referenceStateDict, referenceModel, parameterCount } from './describe';
+export { LauncherOptions, LauncherRecipe, launcherFor } from './launcher';
+export { DatasetExportOptions, DatasetExportResult, exportDatasetToFolder, fileNameFor } from './dataset-export';

@@ -7,7 +7,7 @@
  *   (`--attention_resolutions 16,8`) and as our `UNetConfig.attentionResolutions` stores them;
  * - **factors**: downsample factors ds = imageSize / size (1, 2, 4, …), as `UNetModel(attention_resolutions=…)`
  *   and a reference-style unetConfig take them.
- * `attentionFactorsOf` / `attentionSizesOf` are the one conversion.
+ * `attentionFactorsFromSizes` / `attentionSizesFromFactors` are the one conversion.
  */
 
 export interface UNetConfig {
@@ -32,15 +32,17 @@ export const UNET_CONFIG_KEYS: readonly (keyof UNetConfig)[] = [
   'channelMult', 'numHeads', 'dropout', 'numClasses', 'useScaleShiftNorm', 'learnSigma',
 ];
 
-/** Attention sizes (pixels) → the reference UNetModel's downsample factors, ascending. */
-export function attentionFactorsOf(imageSize: number, sizes: readonly number[]): number[] {
-  return sizes.map((size) => imageSize / size).sort((a, b) => a - b);
+/**
+ * Attention sizes (pixels) → the reference UNetModel's downsample factors, in the order given, as
+ * script_util.create_model computes them (`image_size // int(res)`).
+ */
+export function attentionFactorsFromSizes(imageSize: number, sizes: readonly number[]): number[] {
+  return sizes.map((size) => Math.floor(imageSize / size));
 }
 
-/** The reference's downsample factors → sizes in pixels, for the factors a UNet of `levels` levels reaches. */
-export function attentionSizesOf(imageSize: number, factors: readonly number[], levels: number): number[] {
-  const reached = Array.from({ length: levels }, (_, level) => 2 ** level);
-  return factors.filter((ds) => reached.includes(ds)).map((ds) => imageSize / ds);
+/** The inverse: sizes imageSize / ds of downsample factors ds. */
+export function attentionSizesFromFactors(imageSize: number, factors: readonly number[]): number[] {
+  return factors.map((ds) => imageSize / ds);
 }
 
 const common = { learnSigma: true, useScaleShiftNorm: true, numClasses: null, dropout: 0 } as const;

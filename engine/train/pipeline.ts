@@ -4,23 +4,14 @@
  * Bad input is refused by engine/spec's validators with an error that names the setting.
  */
 import {
-  checkPipeline, checkTrainOptions, learnsSigma, InvalidValue, type CheckedTrainOptions, type CompletePipeline,
-  type ModelSpec, type ResolvedTrainOptions, type UNetSpec, storedTrainOptions, badRequest,
+  checkPipeline, checkTrainOptions, InvalidValue, type CheckedTrainOptions, type CompletePipeline,
+  type ModelSpec, type ResolvedTrainOptions, storedTrainOptions, badRequest,
 } from '../spec';
 import { createDiffusion, type GaussianDiffusion } from '../diffusion';
-import { resolveUNetConfig } from '../unet/presets';
+import { unetConfigFor } from '../unet/presets';
 import type { UNetConfig } from '../unet/config';
 
-/** The UNet architecture of a UNet node's spec: preset + overrides, 2C outputs for a learned variance, classes. */
-export function unetConfigFor(spec: UNetSpec): UNetConfig {
-  const base = spec.preset === 'custom' ? {} : { preset: spec.preset };
-  try {
-    return resolveUNetConfig({ ...base, ...(spec.config ?? {}), learnSigma: learnsSigma(spec.modelVarType), numClasses: spec.numClasses ?? null });
-  } catch (err) {
-    // The architecture is the user's: a config that cannot build a UNet is their mistake to fix.
-    throw badRequest((err as Error).message);
-  }
-}
+export { unetConfigFor };
 
 /** The training process: schedule, mean/variance types and the configured loss (`create_gaussian_diffusion`). */
 export function trainingDiffusion(pipeline: CompletePipeline): GaussianDiffusion {

@@ -7,7 +7,7 @@
  * downsample factors ds = imageSize / size, which `fromReferenceConfig` / `toReferenceConfig` convert with
  * engine/spec's attentionFactorsOf / attentionSizesOf.
  */
-import { UNET_CONFIG_KEYS, attentionFactorsOf, attentionSizesOf, type UNetConfig } from '../spec';
+import { UNET_CONFIG_KEYS, attentionFactorsFromSizes, attentionSizesFromFactors, type UNetConfig } from '../spec';
 
 export type { UNetConfig };
 
@@ -49,6 +49,9 @@ function requireIntList(name: string, v: unknown, allowEmpty: boolean): void {
     throw new Error(`UNet config: ${name} must be a${allowEmpty ? 'n' : ' non-empty'} array of positive integers, got ${JSON.stringify(v)}`);
   }
 }
+
+/** THE conversion of attention settings between sizes and downsample factors lives in engine/spec. */
+export { attentionFactorsFromSizes, attentionSizesFromFactors };
 
 /** Feature-map size at each level: imageSize / 2^level. */
 export function levelSizes(c: Pick<UNetConfig, 'imageSize' | 'channelMult'>): number[] {
@@ -124,7 +127,8 @@ export function fromReferenceConfig(ref: ReferenceUNetConfig, imageSize = ref.im
     modelChannels: ref.model_channels,
     outChannels: ref.out_channels,
     numResBlocks: ref.num_res_blocks,
-    attentionResolutions: attentionSizesOf(imageSize, ref.attention_resolutions, ref.channel_mult.length),
+    // A factor the network never reaches has no effect in the reference: it is dropped.
+    attentionResolutions: attentionSizesFromFactors(imageSize, ref.attention_resolutions.filter((ds) => ref.channel_mult.some((_, level) => 2 ** level === ds))),
     channelMult: [...ref.channel_mult],
     numHeads: ref.num_heads,
     dropout: ref.dropout,
@@ -138,7 +142,7 @@ export function fromReferenceConfig(ref: ReferenceUNetConfig, imageSize = ref.im
 export function toReferenceConfig(c: UNetConfig): ReferenceUNetConfig {
   validateUNetConfig(c);
   return {
-    attention_resolutions: attentionFactorsOf(c.imageSize, c.attentionResolutions),
+    attention_resolutions: attentionFactorsFromSizes(c.imageSize, c.attentionResolutions).sort((a, b) => a - b),
     channel_mult: [...c.channelMult],
     conv_resample: true,
     dims: 2,

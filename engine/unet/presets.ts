@@ -1,7 +1,7 @@
 /**
  * Resolving a UNet architecture from a preset name (engine/spec PRESETS) or a preset with overrides.
  */
-import { PRESETS, PRESET_NAMES, presetConfig, type PresetName } from '../spec';
+import { PRESETS, PRESET_NAMES, badRequest, learnsSigma, presetConfig, type PresetName, type UNetSpec } from '../spec';
 import { CONFIG_KEYS, UNetConfig, validateUNetConfig } from './config';
 
 export { PRESETS, PRESET_NAMES, type PresetName };
@@ -34,4 +34,15 @@ export function resolveUNetConfig(spec: UNetConfigInput): UNetConfig {
   const merged: UNetConfig = { ...base, ...overrides };
   if (overrides.outChannels === undefined) merged.outChannels = merged.inChannels * (merged.learnSigma ? 2 : 1);
   return validateUNetConfig(merged);
+}
+
+/** The UNet architecture of a UNet node's spec: preset + overrides, 2C outputs for a learned variance, classes. */
+export function unetConfigFor(spec: UNetSpec): UNetConfig {
+  const base = spec.preset === 'custom' ? {} : { preset: spec.preset };
+  try {
+    return resolveUNetConfig({ ...base, ...(spec.config ?? {}), learnSigma: learnsSigma(spec.modelVarType), numClasses: spec.numClasses ?? null });
+  } catch (err) {
+    // The architecture is the user's: a config that cannot build a UNet is their mistake to fix.
+    throw badRequest((err as Error).message);
+  }
 }

@@ -1,0 +1,26 @@
+/**
+ * The class-conditional demo as trained with the reference (scripts/reference/launch_demo.py): the shipped demo's
+ * pipeline (scripts/train-demo.ts: tiny preset, cosine T = 1000, hybrid loss, learned_range, importance-sampled t)
+ * with the 10 MNIST classes, and the recipe of a short CPU run.
+ */
+import type { CompletePipeline } from '../../engine/spec';
+import type { LauncherRecipe } from '../../engine/interop/launcher';
+
+export const DEMO_REFERENCE_PIPELINE: CompletePipeline = {
+  schedule: { kind: 'cosine', steps: 1000 },
+  noiser: { modelMeanType: 'epsilon' },
+  unet: { model: 'demo', preset: 'tiny', modelVarType: 'learned_range', numClasses: 10 },
+  loss: { kind: 'hybrid', lambda: 0.001 },
+  timesteps: { kind: 'importance' },
+};
+
+/** Batch 32, lr 2e-4, EMA 0.9995 (a horizon of ~2000 steps), a checkpoint every 500 steps, a log line every 100. */
+export const DEMO_REFERENCE_RECIPE: LauncherRecipe = {
+  batch_size: 32,
+  lr: 2e-4,
+  ema_rate: '0.9995',
+  save_interval: 500,
+  log_interval: 100,
+  microbatch: -1,
+  resume_checkpoint: '',
+};
