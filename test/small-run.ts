@@ -27,9 +27,8 @@ export const smallOptions = (maxSteps: number, extra: Partial<TrainOptions> = {}
 });
 
 /** A Trainer of the small run without dropout (its masks are drawn per microbatch: only then are splits comparable). */
-export async function smallTrainer(batchSize: number, microbatch: number): Promise<Trainer> {
-  const p = smallPipeline('m', 0);
-  const { options } = resolveTrainRequest('m', p, smallOptions(0, { batchSize, microbatch }));
+export async function smallTrainer(batchSize: number, microbatch: number, extra: Partial<TrainOptions> = {}, pipeline: Partial<CompletePipeline> = {}): Promise<Trainer> {
+  const { pipeline: p, options } = resolveTrainRequest('m', { ...smallPipeline('m', 0), ...pipeline }, smallOptions(0, { batchSize, microbatch, ...extra }));
   const config = unetConfigFor(p.unet);
   return new Trainer({ pipeline: p, config, options, diffusion: trainingDiffusion(p), dataset: await createDataset(options.dataset, imageShapeOf(config)) });
 }

@@ -19,7 +19,9 @@ interface PageElement { classList: { contains(c: string): boolean }; textContent
 declare const document: { querySelector(sel: string): PageElement | null; querySelectorAll(sel: string): Iterable<PageElement> & ArrayLike<PageElement> };
 declare const window: unknown;
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium (`apt-get install chromium`; .ci/run installs it): playwright-core drives it, downloads nothing. */
+const CHROMIUM = process.env.IDDPM_CHROMIUM || '/usr/bin/chromium';
+const NO_CHROMIUM = `The editor test needs a Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium), or set IDDPM_CHROMIUM to one`;
 const OUT = join(ROOT, 'test-output');
 const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: join(OUT, `editor-${name}.png`) });
 
@@ -30,6 +32,7 @@ const editorErrors: string[] = [];
 const profile = mkdtempSync(join(tmpdir(), 'iddpm-chromium-'));
 
 before(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(NO_CHROMIUM);
   if (!existsSync(join(ROOT, 'dist', 'nodes', 'shared', 'iddpm-shared.js'))) {
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { stdio: 'inherit' });
   }

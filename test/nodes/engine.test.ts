@@ -142,6 +142,35 @@ test('Sampler returns a PNG grid of the right size from the model name alone, an
   assert.match(await nextError(() => node('n1').receive({ count: 1000 })), /^msg\.count: must be between 1 and 256/);
 });
 
+test('every Sampler setting reaches the engine: method, eta, steps, seed, count, columns give the engine\'s own images', async () => {
+  await helper.load(ALL_NODES, [
+    { id: 'f1', type: 'tab' },
+    { id: 'n1', type: 'iddpm-sampler', z: 'f1', model: 'flow-tiny', count: 2, steps: 'ddim4', method: 'ancestral', eta: 0, class: '', seed: 3, format: 'raw', columns: 0, wires: [['out']] },
+    { id: 'out', type: 'helper', z: 'f1' },
+    ...catcher(),
+  ]);
+  const viaNode = async (msg: NodeMessage): Promise<Float32Array> => {
+    const p = nextMessage('out', 30_000);
+    node('n1').receive(msg);
+    return ((await p).payload as { data: Float32Array }).data;
+  };
+  const viaEngine = async (r: Record<string, unknown>): Promise<Float32Array> =>
+    (await engine.sample({ model: 'flow-tiny', count: 2, steps: 'ddim4', method: 'ancestral', seed: 3, format: 'raw', ...r })).raw!.data;
+  const same = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+  const cases: Array<Record<string, unknown>> = [{}, { method: 'ddim' }, { method: 'ddim', eta: 0.5 }, { steps: 'ddim8' }, { seed: 4 }, { count: 3 }];
+  const images: Float32Array[] = [];
+  for (const c of cases) {
+    const mine = await viaNode({ ...c });
+    assert.ok(same(mine, await viaEngine(c)), `${JSON.stringify(c)}: the node's images are the engine's for the same request`);
+    images.push(mine);
+  }
+  for (let i = 1; i < cases.length; i++) assert.ok(!same(images[i], images[0]), `${JSON.stringify(cases[i])} changes the images`);
+  const p = nextMessage('out', 30_000);
+  node('n1').receive({ format: 'grid', count: 3, columns: 3 });
+  const grid = PNG.sync.read((await p).payload as Buffer);
+  assert.deepEqual([grid.width, grid.height], [3 * 34 + 2, 34 + 2], 'columns: 3 tiles in one row');
+});
+
 test('closing a Sampler mid-request withdraws it from the engine: nothing is sent, the next request does not wait', async () => {
   await helper.load(ALL_NODES, [
     { id: 'f1', type: 'tab' },

@@ -10,8 +10,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
-import { readTorchCheckpoint, readTorchStateDict, unpickle, PyTuple, PyOrderedDict } from '../engine/interop';
-import type { AllowedGlobal } from '../engine/interop';
+import { readTorchCheckpoint, readTorchStateDict, unpickle, PyTuple, PyOrderedDict } from '../../engine/interop';
+import type { AllowedGlobal } from '../../engine/interop';
 import { OP, PickleAssembler, legacyFile, referenceDir, torchZip, u64 } from './interop-helpers';
 
 const marker = join(tmpdir(), `iddpm-pt-exploit-${process.pid}`);

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CompletePipeline } from '../engine/spec';
-import { launcherFor } from '../engine/interop/launcher';
-import { pipelineFromPreset } from '../engine/interop/presets';
-import { DEMO_REFERENCE_PIPELINE, DEMO_REFERENCE_RECIPE } from '../scripts/reference/demo';
+import type { CompletePipeline } from '../../engine/spec';
+import { launcherFor } from '../../engine/interop/launcher';
+import { pipelineFromPreset } from '../../engine/interop/presets';
+import { DEMO_REFERENCE_PIPELINE, DEMO_REFERENCE_RECIPE } from '../../scripts/reference/demo';
 
 /** The value of `name=` inside a generated call (the first match). */
 function kwarg(text: string, name: string): string | undefined {
@@ -13,7 +13,7 @@ function kwarg(text: string, name: string): string | undefined {
 }
 
 test('the demo launcher committed as scripts/reference/launch_demo.py is exactly the generator output', () => {
-  const committed = readFileSync(join(__dirname, '..', 'scripts', 'reference', 'launch_demo.py'), 'utf8');
+  const committed = readFileSync(join(__dirname, '..', '..', 'scripts', 'reference', 'launch_demo.py'), 'utf8');
   assert.equal(launcherFor(DEMO_REFERENCE_PIPELINE, { recipe: DEMO_REFERENCE_RECIPE }), committed);
 });
 

@@ -7,14 +7,14 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tf } from '../engine/tf';
-import { initBackend } from '../engine/backend';
-import { referenceDir } from './conformance/harness';
-import { parseSafetensors, parseSafetensorsWithMetadata, writeSafetensors, SafeTensor } from '../engine/safetensors';
-import { fromReferenceConfig, toReferenceConfig, ReferenceUNetConfig, UNetConfig, validateUNetConfig } from '../engine/unet/config';
-import { PRESET_NAMES, resolveUNetConfig } from '../engine/unet/presets';
-import { UNet } from '../engine/unet/model';
-import { buildLayout } from '../engine/unet/layout';
+import { tf } from '../../engine/tf';
+import { initBackend } from '../../engine/backend';
+import { referenceDir } from '../conformance/harness';
+import { parseSafetensors, parseSafetensorsWithMetadata, writeSafetensors, SafeTensor } from '../../engine/safetensors';
+import { fromReferenceConfig, toReferenceConfig, ReferenceUNetConfig, UNetConfig, validateUNetConfig } from '../../engine/unet/config';
+import { PRESET_NAMES, resolveUNetConfig } from '../../engine/unet/presets';
+import { UNet } from '../../engine/unet/model';
+import { buildLayout } from '../../engine/unet/layout';
 
 const refDir = referenceDir();
 const ref = JSON.parse(readFileSync(join(refDir, 'unet_small.json'), 'utf8')) as {

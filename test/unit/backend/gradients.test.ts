@@ -7,10 +7,10 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../../engine/tf';
-import { initBackend } from '../../engine/backend';
-import { registerWasmKernels } from '../../engine/backend/wasm-kernels';
-import { groupNorm } from '../../engine/ops/groupnorm';
+import { tf } from '../../../engine/tf';
+import { initBackend } from '../../../engine/backend';
+import { registerWasmKernels } from '../../../engine/backend/wasm-kernels';
+import { groupNorm } from '../../../engine/ops/groupnorm';
 import { relErr } from './rel-err';
 
 type Fn = (...xs: tf.Tensor[]) => tf.Tensor;

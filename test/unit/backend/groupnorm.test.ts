@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../../engine/tf';
-import { initBackend } from '../../engine/backend';
-import { groupNorm, groupNormPlain, type GroupNormOptions } from '../../engine/ops/groupnorm';
+import { tf } from '../../../engine/tf';
+import { initBackend } from '../../../engine/backend';
+import { groupNorm, groupNormPlain, type GroupNormOptions } from '../../../engine/ops/groupnorm';
 import { relErr } from './rel-err';
 
 type GN = typeof groupNorm;

@@ -5,10 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../../engine/tf';
-import { initBackend } from '../../engine/backend';
-import { registerWasmKernels } from '../../engine/backend/wasm-kernels';
-import { collapseTranspose } from '../../engine/backend/wasm-layout';
+import { tf } from '../../../engine/tf';
+import { initBackend } from '../../../engine/backend';
+import { registerWasmKernels } from '../../../engine/backend/wasm-kernels';
+import { collapseTranspose } from '../../../engine/backend/wasm-layout';
 
 const iota = (shape: number[]): Float32Array => Float32Array.from({ length: shape.reduce((p, d) => p * d, 1) }, (_, i) => i * 0.5 - 3);
 

@@ -5,13 +5,13 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../engine/backend';
-import { tf } from '../engine/tf';
-import { Rng } from '../engine/rng';
-import { calcBpdLoop, BpdTerms } from '../engine/sample/bpd';
-import { samplingDiffusion, PipelineForSampling } from '../engine/sample/process';
-import type { SamplerUNet } from '../engine/sample/generate';
-import { GaussianDiffusion } from '../engine/diffusion';
+import { initBackend } from '../../engine/backend';
+import { tf } from '../../engine/tf';
+import { Rng } from '../../engine/rng';
+import { calcBpdLoop, BpdTerms } from '../../engine/sample/bpd';
+import { samplingDiffusion, PipelineForSampling } from '../../engine/sample/process';
+import type { SamplerUNet } from '../../engine/sample/generate';
+import { GaussianDiffusion } from '../../engine/diffusion';
 
 const T = 100;
 const [H, W, C] = [4, 4, 2];

@@ -4,16 +4,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
-import { initBackend } from '../engine/backend';
-import { Adam } from '../engine/optim/adam';
-import { updateEma } from '../engine/optim/ema';
-import { clipCoefficient, globalNorm } from '../engine/optim/clip';
-import { flattenGradients } from '../engine/optim/adam';
-import { MetricsWindow, summarizeImportance } from '../engine/train/metrics';
-import { Rng } from '../engine/rng';
-import { UNet } from '../engine/unet/model';
-import { autoMicrobatch, tapeBytesPerImage, trainingDiffusion, unetConfigFor } from '../engine/train';
+import { tf } from '../../engine/tf';
+import { initBackend } from '../../engine/backend';
+import { Adam } from '../../engine/optim/adam';
+import { updateEma } from '../../engine/optim/ema';
+import { clipCoefficient, globalNorm } from '../../engine/optim/clip';
+import { flattenGradients } from '../../engine/optim/adam';
+import { MetricsWindow, summarizeImportance } from '../../engine/train/metrics';
+import { Rng } from '../../engine/rng';
+import { UNet } from '../../engine/unet/model';
+import { autoMicrobatch, tapeBytesPerImage, trainingDiffusion, unetConfigFor } from '../../engine/train';
 
 /** torch.optim.Adam (weight_decay 0) in float64, written from its documented update rule. */
 function torchAdam64(p: number[], grads: number[][], lr: number, b1 = 0.9, b2 = 0.999, eps = 1e-8): number[] {

@@ -1,12 +1,12 @@
 /** GaussianDiffusion and the likelihood helpers: closed forms, identities of the math, stop-gradient, errors, leaks. */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../engine/tf';
-import { initBackend } from '../engine/backend';
-import { Rng } from '../engine/rng';
-import { computeTables, getNamedBetaSchedule } from '../engine/schedule';
-import { GaussianDiffusion, approxStandardNormalCdf, createDiffusion, discretizedGaussianLogLikelihood, meanFlat, normalKl, stopGradient, type LossType } from '../engine/diffusion';
-import { type ModelVarType } from '../engine/spec';
+import { tf } from '../../engine/tf';
+import { initBackend } from '../../engine/backend';
+import { Rng } from '../../engine/rng';
+import { computeTables, getNamedBetaSchedule } from '../../engine/schedule';
+import { GaussianDiffusion, approxStandardNormalCdf, createDiffusion, discretizedGaussianLogLikelihood, meanFlat, normalKl, stopGradient, type LossType } from '../../engine/diffusion';
+import { type ModelVarType } from '../../engine/spec';
 
 const T = 200;
 const betas = getNamedBetaSchedule('cosine', T);

@@ -9,10 +9,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { ModelStore, type CheckpointInput } from '../engine/train/store';
-import type { ModelSpec } from '../engine/spec';
-import { resolveUNetConfig } from '../engine/unet/presets';
-import type { SafeTensor } from '../engine/safetensors';
+import { ModelStore, type CheckpointInput } from '../../engine/train/store';
+import type { ModelSpec } from '../../engine/spec';
+import { resolveUNetConfig } from '../../engine/unet/presets';
+import type { SafeTensor } from '../../engine/safetensors';
 
 /** A checkpoint whose every value encodes its step, so a torn mix of two checkpoints is detectable. */
 function fakeCheckpoint(step: number, floats = 1000): CheckpointInput {

@@ -5,7 +5,7 @@
 import { zipSync } from 'fflate';
 
 /** The reference data: IDDPM_REFERENCE_DIR, else the repo's copy (test/reference). */
-export { referenceDir } from './conformance/harness';
+export { referenceDir } from '../conformance/harness';
 
 /** Pickle opcodes by pickletools name, for assembling pickles by hand. */
 export const OP = {

@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadChecks, referenceDir, hasFile, requireReferenceSet, runCheck } from './conformance/harness';
-import { initBackend } from '../engine/backend';
+import { loadChecks, referenceDir, hasFile, requireReferenceSet, runCheck } from '../conformance/harness';
+import { initBackend } from '../../engine/backend';
 
 const dir = referenceDir();
 

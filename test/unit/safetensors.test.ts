@@ -1,7 +1,7 @@
 /** F16 encoding of safetensors (used to ship the demo model at half the size) against known IEEE half values. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { floatToHalf, parseSafetensors, writeSafetensors } from '../engine/safetensors';
+import { floatToHalf, parseSafetensors, writeSafetensors } from '../../engine/safetensors';
 
 test('floatToHalf rounds to nearest even, with subnormals, overflow and NaN', () => {
   // Bit patterns as numpy's np.float16(v).view(np.uint16) gives them.

@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSafetensors, SafeTensor } from '../engine/safetensors';
+import { parseSafetensors, SafeTensor } from '../../engine/safetensors';
 import {
   adamStateToTorch, isSafeTensor, pickle, PyFloat, PyGlobal, PyOrderedDict, PyPersistentId, PyReduce, PyTuple, readAdamState,
   readTorchCheckpoint, readTorchStateDict, TorchValue, unpickle, writeTorchCheckpoint, writeTorchStateDict,
-} from '../engine/interop';
-import type { ParamSpec } from '../engine/unet/layout';
+} from '../../engine/interop';
+import type { ParamSpec } from '../../engine/unet/layout';
 import { bytesOf, referenceDir, torchZip, zipDataOffsets } from './interop-helpers';
 
 const ref = (file: string): Buffer => readFileSync(join(referenceDir(), file));

@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseReferenceArgs, splitCommandLine } from '../engine/interop/args';
-import { flagsFromPipeline, normaliseArgs, pipelineFromFlags, scriptLimitations, unetConfigOf } from '../engine/interop/flags';
-import { referenceModel, referenceProcess, referenceStateDict } from '../engine/interop/describe';
-import { objectiveOf, referenceLossType } from '../engine/interop/mapping';
-import { REFERENCE_PRESET_NAMES, pipelineFromPreset, presetFlags } from '../engine/interop/presets';
-import { attentionFactorsFromSizes, attentionSizesFromFactors } from '../engine/unet/config';
-import type { CompletePipeline } from '../engine/spec';
-import { DEMO_REFERENCE_PIPELINE } from '../scripts/reference/demo';
-import { hasFile, readJson, referenceDir } from './conformance/harness';
+import { parseReferenceArgs, splitCommandLine } from '../../engine/interop/args';
+import { flagsFromPipeline, normaliseArgs, pipelineFromFlags, scriptLimitations, unetConfigOf } from '../../engine/interop/flags';
+import { referenceModel, referenceProcess, referenceStateDict } from '../../engine/interop/describe';
+import { objectiveOf, referenceLossType } from '../../engine/interop/mapping';
+import { REFERENCE_PRESET_NAMES, pipelineFromPreset, presetFlags } from '../../engine/interop/presets';
+import { attentionFactorsFromSizes, attentionSizesFromFactors } from '../../engine/unet/config';
+import type { CompletePipeline } from '../../engine/spec';
+import { DEMO_REFERENCE_PIPELINE } from '../../scripts/reference/demo';
+import { hasFile, readJson, referenceDir } from '../conformance/harness';
 
 test('argparser: defaults, str2bool, int/float/str typing, --flag=value, quotes, and argparse-like refusals', () => {
   const args = parseReferenceArgs('--learn_sigma yes --lr=3e-4 --batch_size 128 --ema_rate 0.999,0.9999 --data_dir "/my images"');

@@ -6,8 +6,8 @@ import * as path from 'path';
 import sharp from 'sharp';
 import {
   BatchSampler, createDataset, datasetFromImages, loadFashionMnist, loadImageFolder, loadMnist,
-} from '../engine/data';
-import { encodePng, fromUint8, toUint8 } from '../engine/image';
+} from '../../engine/data';
+import { encodePng, fromUint8, toUint8 } from '../../engine/image';
 
 /** The raw MNIST training bytes, read here independently of the loader (IDX: 16-byte header, then pixels). */
 function rawMnistTrain(): { pixels: Buffer; labels: Buffer } {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   computeTables, getNamedBetaSchedule, linspace, respaceBetas, roundHalfEven, spaceTimesteps,
-} from '../engine/schedule';
+} from '../../engine/schedule';
 
 const close = (a: number, b: number, rel = 1e-12, msg = ''): void =>
   assert.ok(Math.abs(a - b) <= rel * Math.max(Math.abs(a), Math.abs(b)), `${msg} ${a} vs ${b}`);

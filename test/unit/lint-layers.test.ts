@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { importsOf, violations } from '../scripts/lint-layers';
+import { importsOf, violations } from '../../scripts/lint-layers';
 
 test('every import in engine/ and nodes/ points down a layer', () => {
   assert.deepEqual(violations(), []);

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import {
   IMAGE_LIMITS, decodeImage, decodeImages, encodePng, encodePngs, fromUint8, makeGrid, resizeUint8, toUint8,
   upscaleNearest,
-} from '../engine/image';
+} from '../../engine/image';
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
 

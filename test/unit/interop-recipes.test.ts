@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hasFile, referenceDir } from './conformance/harness';
-import * as recipes from './conformance/recipes.check';
+import { hasFile, referenceDir } from '../conformance/harness';
+import * as recipes from '../conformance/recipes.check';
 
 test('conformance: recipes.json (reference flag sets ↔ our pipeline)', () => {
   const dir = referenceDir();

@@ -1,10 +1,10 @@
 /** The seedable Rng and the timestep samplers: determinism, distributions, exact resume, errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../engine/rng';
+import { Rng } from '../../engine/rng';
 import {
   LossSecondMomentResampler, UniformSampler, createTimestepSampler, importanceWeights, sampleFromWeights,
-} from '../engine/timesteps';
+} from '../../engine/timesteps';
 
 const draws = (r: Rng, n: number): number[] => Array.from({ length: n }, () => r.next());
 

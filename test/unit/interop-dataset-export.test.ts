@@ -4,8 +4,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PNG } from 'pngjs';
-import { ArrayDataset, loadImageFolder, loadMnist } from '../engine/data';
-import { exportDatasetToFolder, fileNameFor } from '../engine/interop/dataset-export';
+import { ArrayDataset, loadImageFolder, loadMnist } from '../../engine/data';
+import { exportDatasetToFolder, fileNameFor } from '../../engine/interop/dataset-export';
 
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'iddpm-export-'));
