@@ -60,7 +60,7 @@ export class DigitClassifier {
         const std = Math.sqrt(2 / fanIn);
         for (let i = 0; i < size; i++) data[i] = rng.normal() * std;
       }
-      vars.set(name, tf.variable(tf.tensor(data, [...shape]), true, `classifier/${name}`));
+      vars.set(name, tf.tidy(() => tf.variable(tf.tensor(data, [...shape]), true)));
     }
     return new DigitClassifier(vars);
   }
@@ -76,7 +76,8 @@ export class DigitClassifier {
         throw new Error(`${source}: tensor "${name}" has shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(shape)}`);
       }
       if (!(t.data instanceof Float32Array)) throw new Error(`${source}: tensor "${name}" is ${t.dtype}, expected F32 or F16`);
-      vars.set(name, tf.variable(tf.tensor(t.data, [...shape]), false, `classifier/${name}`));
+      const data = t.data;
+      vars.set(name, tf.tidy(() => tf.variable(tf.tensor(data, [...shape]), false)));
     }
     return new DigitClassifier(vars);
   }
