@@ -14,7 +14,7 @@ import { initBackend } from '../engine/backend';
 import { ModelStore } from '../engine/train';
 import { ModelCache } from '../engine/host/models';
 import { closePool, generateInWorkers } from '../engine/parallel';
-import { SAMPLE_METHODS, type SampleMethod } from '../engine/sample/loop';
+import { SAMPLING_METHODS as SAMPLE_METHODS, type SamplingMethod as SampleMethod } from '../engine/spec';
 import { QUALITY_DATASETS, checkQualityDataset, evaluateSampleQuality, readClassifierCard, type EvaluateQualityResult, type QualityFigures } from '../engine/quality';
 
 function arg(name: string): string | undefined {

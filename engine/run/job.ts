@@ -181,7 +181,12 @@ export class TrainingJob {
    * A checkpoint of a different architecture or process cannot be continued: the error says what differs.
    */
   private resumeFromCheckpoint(trainer: Trainer): string {
-    if (!this.options.resume || !this.store.hasCheckpoint(this.name)) return new Date().toISOString();
+    if (!this.options.resume || !this.store.hasCheckpoint(this.name)) {
+      // A run from step 0: drop what an earlier run logged (one that died before its first checkpoint, or the
+      // run this one starts over).
+      this.store.truncateLog(this.name, 0);
+      return new Date().toISOString();
+    }
     const ckpt = this.store.loadCheckpoint(this.name, { training: true });
     const stored = ckpt.spec;
     const differs = (what: string, a: unknown, b: unknown): void => {

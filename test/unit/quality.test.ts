@@ -7,18 +7,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initBackend } from '../engine/backend';
-import { Rng } from '../engine/rng';
-import { UNet } from '../engine/unet/model';
-import { PRESETS } from '../engine/unet/presets';
-import { generate, type GenerateOptions } from '../engine/sample/generate';
+import { initBackend } from '../../engine/backend';
+import { Rng } from '../../engine/rng';
+import { UNet } from '../../engine/unet/model';
+import { PRESETS } from '../../engine/unet/presets';
+import { generate, type GenerateOptions } from '../../engine/sample/generate';
 import {
   accuracy, classifyImages, clearQualityCache, defaultClassifiersDir, evaluateSampleQuality, frechetDistance, gaussianStats,
   loadClassifier, readClassifierCard, sampleQuality, traceSqrtProduct, CLASSIFIER_ARCHITECTURE,
-} from '../engine/quality';
-import { CLASSIFIER_SHAPES } from '../engine/quality/classifier';
-import { loadQualityDataset } from '../engine/quality/store';
-import { tinyPipeline } from './sample-fixtures';
+} from '../../engine/quality';
+import { CLASSIFIER_SHAPES } from '../../engine/quality/classifier';
+import { loadQualityDataset } from '../../engine/quality/store';
+import { tinyPipeline } from '../sample-fixtures';
 
 before(async () => {
   await initBackend(process.env.IDDPM_BACKEND ?? 'wasm');
