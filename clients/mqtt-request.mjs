@@ -58,14 +58,14 @@ export class PoolRequester {
   /**
    * @param client a connected MQTT 5 client (mqtt.js v5, `protocolVersion: 5`)
    * @param options `responseTopic` (default `iddpm/sample/response/<random>`: one per requester), `requestTopic`,
-   *   `timeoutMs` (30 000), `attempts` (3), `busyRetryMs` (1000), `onAnswer(info)` called for every answer that
+   *   `timeoutMs` (60 000), `attempts` (3), `busyRetryMs` (1000), `onAnswer(info)` called for every answer that
    *   arrives (duplicates too): `{ correlationId, instance, status, duplicate, unknown }`.
    */
   constructor(client, options = {}) {
     this.client = client;
     this.requestTopic = options.requestTopic ?? REQUEST_TOPIC;
     this.responseTopic = options.responseTopic ?? `iddpm/sample/response/${randomUUID()}`;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.timeoutMs = options.timeoutMs ?? 60_000;
     this.attempts = options.attempts ?? 3;
     this.busyRetryMs = options.busyRetryMs ?? 1000;
     this.onAnswer = options.onAnswer ?? (() => undefined);
