@@ -90,6 +90,8 @@ export interface Runtime {
   modelsDir: string;
   /** Everything Node-RED wrote to stdout and stderr so far. */
   log(): string;
+  /** Sends the Node-RED process a signal, e.g. SIGKILL to have it die mid-request (stop() still cleans up). */
+  kill(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -116,6 +118,7 @@ export async function startNodeRed(opts: { flow?: Flow; userDir?: string; env?: 
     userDir,
     modelsDir,
     log: () => output,
+    kill: (signal) => void red.child.kill(signal),
     async stop() {
       await red.stop();
       rmSync(userDir, { recursive: true, force: true });
