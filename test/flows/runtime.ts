@@ -16,7 +16,7 @@ export const root = join(__dirname, '..', '..');
 export const examplesDir = join(root, 'examples');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const startScript = require(join(root, 'scripts', 'start.js')) as {
-  start(opts: { port: number; userDir: string; stdio: 'pipe'; env: NodeJS.ProcessEnv }): Promise<{ stop(): Promise<void>; child: import('node:child_process').ChildProcess }>;
+  start(opts: { port: number; userDir: string; stdio: 'pipe'; env: NodeJS.ProcessEnv }): Promise<{ stop(): Promise<void>; child: import('node:child_process').ChildProcess; editorUrl: string; host: string }>;
 };
 
 /** Node-RED flow configuration: an array of node objects. */
@@ -112,7 +112,8 @@ export async function startNodeRed(opts: { flow?: Flow; userDir?: string; env?: 
   });
   red.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   red.child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const base = `http://localhost:${port}`;
+  // start.js binds loopback only and says where: use its address (`localhost` may resolve to ::1 first).
+  const base = red.editorUrl.replace(/\/$/, '');
   return {
     base,
     userDir,
