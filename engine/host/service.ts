@@ -18,22 +18,20 @@ import { samplesToResult, type SampleResult } from '../sample/result';
 import { evaluateBpd, type EvaluateResult } from '../sample/bpd';
 import { freshSeed } from '../sample/generate';
 import {
-  EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, modelName, need,
-  type CheckedSampleRequest, type ModelSpec, type NoiseRequest, type ScheduleSpec,
+  ENGINE_DEFAULTS, EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, modelName, need,
+  respacingSteps, type CheckedSampleRequest, type ModelSpec, type NoiseRequest, type Respacing, type ScheduleSpec,
 } from '../spec';
+import { parameterCount } from '../unet/layout';
 import { ModelCache } from './models';
-import type { EngineInfo, EngineRequest, SampleProgress } from './protocol';
+import type { EngineInfo, EngineRequest, EngineSettings, SampleProgress } from './protocol';
 
-export interface EngineServiceOptions {
-  modelsDir: string;
-  backend?: string;
+export interface EngineServiceOptions extends EngineSettings {
   /** Where training events go (to the client, over IPC). */
   broadcast: (ev: TrainEvent) => void;
-  /** Sampling requests waiting at most (more are refused with QUEUE_FULL). */
-  maxQueue?: number;
 }
 
-const DEFAULT_MAX_QUEUE = Number(process.env.IDDPM_SAMPLE_QUEUE) || 32;
+/** The queue bound: the setting, else env IDDPM_SAMPLE_QUEUE, else ENGINE_DEFAULTS. */
+const maxQueueOf = (o: EngineSettings): number => o.maxQueue ?? (Number(process.env.IDDPM_SAMPLE_QUEUE) || ENGINE_DEFAULTS.maxQueue);
 const ACTIVE_STATES = ['starting', 'running', 'paused', 'stopping'];
 
 /** The error a request fails with, as the client sees it. */
@@ -53,6 +51,8 @@ export class EngineService {
   private closing = false;
   /** Ids of sampling requests the client gave up on (a closed Sampler node): they stop at the next step. */
   private readonly cancelled = new Set<number>();
+  /** Ids of requests that ran out of time: they stop at the next step with TIMEOUT. */
+  private readonly timedOut = new Set<number>();
 
   constructor(private readonly opts: EngineServiceOptions) {
     this.store = new ModelStore(opts.modelsDir);
@@ -84,7 +84,7 @@ export class EngineService {
       case 'cancelSample': return this.cancelled.add(req.requestId) && { cancelled: req.requestId };
       case 'noise': return this.noise(req.request);
       case 'schedule': return this.schedule(req.spec);
-      case 'evaluate': return this.evaluate(req.request);
+      case 'evaluate': return this.evaluate(req.request, id);
       case 'modelSpec': return this.modelSpec(req.name);
       case 'shutdown': return this.shutdown();
       default: throw new EngineError(`Unknown request ${JSON.stringify((req as { op?: unknown }).op)}`, 'BAD_REQUEST');
@@ -109,7 +109,7 @@ export class EngineService {
   async train(name: unknown, pipeline: unknown, options: unknown): Promise<JobStatus> {
     const model = need('name', modelName, name);
     if (this.activeJob(model)) throw new EngineError(`Model "${model}" is already training; stop it first or train under another name`, 'BUSY');
-    const job = new TrainingJob({ name: model, pipeline, options, store: this.store, onEvent: (ev) => this.opts.broadcast(ev) });
+    const job = new TrainingJob({ name: model, pipeline, options, store: this.store, dataDirs: this.opts.dataDirs ?? [], onEvent: (ev) => this.opts.broadcast(ev) });
     const done = job.start().catch(() => undefined);
     this.jobs.set(model, { job, done });
     return job.status();
@@ -137,10 +137,34 @@ export class EngineService {
     return { name: model, state: 'stopped', step: spec.step, maxSteps: spec.train?.maxSteps ?? 0 };
   }
 
+  /**
+   * What a request over `count` images of `model` at `steps` costs (image-steps × million parameters), refused
+   * up front beyond the engine's limit, before anything is loaded or queued.
+   */
+  private checkCost(model: string, count: number, steps: Respacing | undefined, what: string): void {
+    if (!this.store.hasCheckpoint(model)) throw new EngineError(`No trained model named "${model}"`, 'NOT_FOUND');
+    const spec = this.store.readSpec(model);
+    const K = Math.min(steps ? respacingSteps(steps) : spec.pipeline.schedule.steps, spec.pipeline.schedule.steps);
+    const cost = Math.round((count * K * parameterCount(spec.unetConfig)) / 1e6);
+    const limit = this.opts.maxRequestCost ?? ENGINE_DEFAULTS.maxRequestCost;
+    if (cost > limit) {
+      throw new EngineError(`This ${what} would cost ${cost} image-steps × M parameters (${count} images × ${K} steps of a ${(parameterCount(spec.unetConfig) / 1e6).toFixed(1)} M-parameter model); the limit is ${limit}: ask for fewer images or steps`, 'TOO_LARGE');
+    }
+  }
+
+  /** Marks request `id` timed out after the engine's time limit; the returned function clears the timer. */
+  private timeLimit(id: number): () => void {
+    const seconds = this.opts.requestTimeoutSeconds ?? ENGINE_DEFAULTS.requestTimeoutSeconds;
+    const timer = setTimeout(() => this.timedOut.add(id), seconds * 1000);
+    timer.unref();
+    return () => clearTimeout(timer);
+  }
+
   /** Sampling runs one request at a time (they would only compete for the same cores); the queue is bounded. */
   private enqueueSample(request: unknown, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
     const req = checkSampleRequest(request);
-    if (this.queued >= (this.opts.maxQueue ?? DEFAULT_MAX_QUEUE)) {
+    this.checkCost(req.model, req.count, req.steps, 'sampling request');
+    if (this.queued >= maxQueueOf(this.opts)) {
       throw new EngineError(`The sampling queue is full (${this.queued} requests waiting); try again shortly`, 'QUEUE_FULL');
     }
     this.queued++;
@@ -156,6 +180,7 @@ export class EngineService {
     const started = Date.now();
     if (this.cancelled.has(id)) throw new EngineError('Sampling was cancelled before it started', 'CANCELLED');
     const model = this.models.load(req.model, req.ema);
+    const clear = this.timeLimit(id);
     const result = await generateInWorkers(model, {
       count: req.count,
       batchSize: req.batchSize,
@@ -167,7 +192,14 @@ export class EngineService {
       seed: req.seed ?? freshSeed(),
       progressEvery: req.progressEvery,
       framesEvery: req.framesEvery,
-    }, { onProgress: progress, isCancelled: () => this.closing || this.cancelled.has(id) });
+    }, { onProgress: progress, isCancelled: () => this.closing || this.cancelled.has(id) || this.timedOut.has(id) })
+      .catch((err: unknown) => {
+        throw this.timedOut.has(id) ? this.timeoutError() : err;
+      })
+      .finally(() => {
+        clear();
+        this.timedOut.delete(id);
+      });
     return samplesToResult(result, req.format, req.columns || undefined, (Date.now() - started) / 1000, await this.backend());
   }
 
@@ -179,17 +211,29 @@ export class EngineService {
     return scheduleChart(spec);
   }
 
-  async evaluate(request: unknown): Promise<EvaluateResult> {
+  private timeoutError(): EngineError {
+    return new EngineError(`The request ran longer than the engine allows (${this.opts.requestTimeoutSeconds ?? ENGINE_DEFAULTS.requestTimeoutSeconds} s) and was stopped`, 'TIMEOUT');
+  }
+
+  async evaluate(request: unknown, id = 0): Promise<EvaluateResult> {
     const req = checkEvaluateRequest(request);
+    this.checkCost(req.model, req.count, req.steps, 'evaluation');
     const model = this.models.load(req.model, req.ema);
     const dataset = await createDataset(req.dataset, imageShapeOf(this.store.readSpec(req.model).unetConfig));
+    const clear = this.timeLimit(id);
     return evaluateBpd(model, dataset, {
       count: req.count,
       batchSize: req.batchSize,
       seed: req.seed,
       perTimestep: req.perTimestep,
       steps: req.steps,
-    }, { isCancelled: () => this.closing });
+    }, { isCancelled: () => this.closing || this.cancelled.has(id) || this.timedOut.has(id) }).catch((err: unknown) => {
+      throw this.timedOut.has(id) ? this.timeoutError() : err;
+    }).finally(() => {
+      clear();
+      this.timedOut.delete(id);
+      this.cancelled.delete(id);
+    });
   }
 
   modelSpec(name: unknown): ModelSpec {

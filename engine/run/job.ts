@@ -8,7 +8,7 @@
 import { backendInfo, initBackend } from '../backend';
 import { createDataset } from '../data';
 import type { GaussianDiffusion } from '../diffusion';
-import { checkPipeline, type CheckedTrainOptions, type CompletePipeline, type JobState, type UNetConfig } from '../spec';
+import { checkPipeline, codeOf, type CheckedTrainOptions, type CompletePipeline, type ErrorCode, type JobState, type UNetConfig } from '../spec';
 import { generate } from '../sample/generate';
 import { gridPng } from '../sample/result';
 import type { UNet } from '../unet/model';
@@ -19,6 +19,7 @@ import {
 import { acquirePool, releasePool, workerCount, type WorkerPool } from '../parallel/pool';
 import { ParallelGradients } from '../parallel/train';
 import { nextTurn } from '../turn';
+import { folderUnder } from './paths';
 
 export interface JobStatus {
   name: string;
@@ -36,7 +37,8 @@ export type TrainEvent =
   | { type: 'sample'; name: string; step: number; png: Buffer }
   | { type: 'checkpoint'; name: string; step: number; path: string }
   | { type: 'done'; name: string; status: JobStatus }
-  | { type: 'error'; name: string; message: string; status: JobStatus };
+  /** `code`: BAD_REQUEST when the run failed on the user's data or settings, else INTERNAL (engine/spec codeOf). */
+  | { type: 'error'; name: string; message: string; code: ErrorCode; status: JobStatus };
 
 /** Renders `n` preview samples from the EMA model as one PNG. */
 export type PreviewFn = (ema: UNet, diffusion: GaussianDiffusion, n: number) => Promise<Buffer>;
@@ -50,6 +52,11 @@ export interface TrainingJobInit {
   onEvent?: (ev: TrainEvent) => void;
   /** Replaces the default preview (a 25-step respaced ancestral sample of the EMA model). */
   preview?: PreviewFn;
+  /**
+   * The folders a `folder` dataset may be read from (engine/run/paths folderUnder): the engine passes its
+   * configured ones; absent (a library caller's own job) the path is used as given.
+   */
+  dataDirs?: readonly string[];
 }
 
 /** Steps of the respaced process used for previews: enough for a recognisable sample, quick to run. */
@@ -83,6 +90,9 @@ export class TrainingJob {
     this.store.modelDir(init.name);
     this.onEvent = init.onEvent ?? (() => undefined);
     this.preview = init.preview;
+    const d = options.dataset;
+    // Checked now, so a folder outside the data folders is refused with the request, not as a failed run.
+    if (d.kind === 'folder' && init.dataDirs) d.path = folderUnder(init.dataDirs, d.path ?? '');
   }
 
   /** Runs the job; resolves when it has finished, stopped or failed (see status()). */
@@ -169,7 +179,7 @@ export class TrainingJob {
     } catch (err) {
       this.state = 'failed';
       this.error = (err as Error)?.message ?? String(err);
-      this.onEvent({ type: 'error', name: this.name, message: this.error, status: this.status() });
+      this.onEvent({ type: 'error', name: this.name, message: this.error, code: codeOf(err), status: this.status() });
     } finally {
       trainer?.dispose();
       if (pool) releasePool(pool);

@@ -30,3 +30,10 @@ export const SAMPLE_DEFAULTS = {
 
 /** Evaluation (bits/dim): the first 16 images of the test split, the full T. */
 export const EVALUATE_DEFAULTS = { count: 16, batchSize: 32, split: 'test' as const, ema: true, perTimestep: false };
+
+/**
+ * What one engine does for anonymous callers (HTTP, MQTT) at most: sampling requests waiting in its queue; the
+ * cost of one request in image-steps × million parameters (16 images × 1000 steps of the 1.2 M-parameter tiny
+ * preset ≈ 19 000: a few minutes of this CPU); and the seconds one request may run before it is stopped.
+ */
+export const ENGINE_DEFAULTS = { maxQueue: 32, maxRequestCost: 20_000, requestTimeoutSeconds: 600 };

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { badRequest, isModelName, reasonOf, shown, type ModelSpec } from '../spec';
 import { parseSafetensors, parseSafetensorsWithMetadata, writeSafetensors, type SafeTensor } from '../safetensors';
 import { fsyncDir, writeFileAtomic, writeFileDurable } from './atomic';
+import { isInside } from '../files';
 
 export type TensorDict = Map<string, SafeTensor>;
 
@@ -68,11 +69,6 @@ const CKPT_DIR = /^ckpt-(\d+)(-\d+)?(\.tmp)?$/;
 /** What writeFileAtomic names its temporary files. */
 const ATOMIC_TMP = /^\.[^/]+\.\d+\.tmp$/;
 
-/** Whether `child` is `root` or below it (both real paths). */
-function isInside(child: string, root: string): boolean {
-  const rel = path.relative(root, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
-}
 
 export function checkpointDirName(step: number): string {
   return `ckpt-${String(step).padStart(8, '0')}`;
