@@ -43,11 +43,16 @@ export interface Red {
   nodes: {
     createNode(node: object, def: NodeDef): void;
     registerType(type: string, ctor: (this: Node, def: NodeDef) => void): void;
+    /** Every node of the deployed flows (their configs). */
+    eachNode?(fn: (def: NodeDef) => void): void;
+    getNode?(id: string): unknown;
   };
   settings: Record<string, unknown>;
   /** Translates a key of the calling node set's message catalog (locales/en-US/<set>.json). */
   _: (key: string, params?: Record<string, unknown>) => string;
   httpAdmin?: { get(path: string, ...handlers: Array<(req: unknown, res: HttpResponse) => void>): void };
+  /** Runtime events, e.g. `flows:started` after every deploy. */
+  events?: { once(event: string, fn: () => void): void };
 }
 
 export interface HttpResponse {
