@@ -29,7 +29,7 @@ export const SAMPLE_DEFAULTS = {
 };
 
 /** Evaluation (bits/dim): the first 16 images of the test split, the full T. */
-export const EVALUATE_DEFAULTS = { count: 16, batchSize: 32, split: 'test' as const, ema: true, perTimestep: false };
+export const EVALUATE_DEFAULTS = { count: 16, batchSize: 16, split: 'test' as const, ema: true, perTimestep: false };
 
 /**
  * What one engine does for anonymous callers (HTTP, MQTT) at most: sampling requests waiting in its queue; the
