@@ -6,14 +6,12 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { decodePng, freePort, get, getWhenRouted, startNodeRed, tempUserDir, trainTinyModels, type Flow, type Runtime } from '../flows/runtime';
+import { decodePng, get, getWhenRouted, startAedes, startNodeRed, tempUserDir, trainTinyModels, type Flow, type Runtime, type TestBroker } from '../flows/runtime';
 
 let red: Runtime;
-let brokerServer: net.Server;
-let broker: { close(cb?: () => void): void; on(ev: string, fn: (...args: unknown[]) => void): void };
+let broker: TestBroker;
 let brokerPort: number;
 let mqttClient: MqttClient;
 
@@ -61,12 +59,8 @@ async function redeploy(): Promise<void> {
 }
 
 before(async () => {
-  const { Aedes } = await import('aedes');
-  const aedes = await Aedes.createBroker();
-  broker = aedes as unknown as typeof broker;
-  brokerServer = net.createServer(aedes.handle);
-  brokerPort = await freePort();
-  await new Promise<void>((resolve) => brokerServer.listen(brokerPort, resolve));
+  broker = await startAedes();
+  brokerPort = broker.port;
   const userDir = tempUserDir();
   await trainTinyModels(join(userDir, 'iddpm', 'models'), [{ name: 'tiny8' }]);
   red = await startNodeRed({ flow: flow(), userDir });
@@ -79,8 +73,7 @@ before(async () => {
 after(async () => {
   await mqttClient?.endAsync();
   await red?.stop();
-  await new Promise<void>((resolve) => (brokerServer ? brokerServer.close(() => resolve()) : resolve()));
-  broker?.close();
+  await broker?.close();
 });
 
 test('a sampling request in flight during a redeploy is answered over HTTP: 503, code CANCELLED, Retry-After', async () => {

@@ -168,3 +168,28 @@ export function gridSize(count: number, columns: number, h: number, w = h): { wi
 export function problemsIn(log: string): string[] {
   return log.split('\n').filter((l) => /\[error\]|Unknown type|missing types|Waiting for missing|Failed to load|TypeError/i.test(l));
 }
+
+/** An in-process MQTT 3.1.1 broker (aedes) on a free port of this machine. */
+export interface TestBroker {
+  port: number;
+  /** Resolves when some client subscribes to `topic`. */
+  subscribed(topic: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startAedes(): Promise<TestBroker> {
+  const { Aedes } = await import('aedes');
+  const aedes = await Aedes.createBroker();
+  const server = net.createServer(aedes.handle);
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  return {
+    port,
+    subscribed: (topic) => new Promise<void>((resolve) =>
+      aedes.on('subscribe', (subs: Array<{ topic: string }>) => subs.some((s) => s.topic === topic) && resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
+}
