@@ -13,6 +13,7 @@ const service = new EngineService({
   modelsDir: process.env.IDDPM_MODELS_DIR ?? 'iddpm-models',
   backend: process.env.IDDPM_BACKEND,
   broadcast: (ev) => send({ broadcast: ev }),
+  onQueue: (entries) => send({ queue: entries }),
 });
 
 async function shutdown(code: number): Promise<never> {

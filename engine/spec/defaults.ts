@@ -30,3 +30,20 @@ export const SAMPLE_DEFAULTS = {
 
 /** Evaluation (bits/dim): the first 16 images of the test split, the full T. */
 export const EVALUATE_DEFAULTS = { count: 16, batchSize: 32, split: 'test' as const, ema: true, perTimestep: false };
+
+/**
+ * How the engine runs jobs beside requests:
+ * - firstPreviewSeconds: the first preview of a run comes after this much training time (or at the first
+ *   `sampleEvery` step, if sooner), then every `sampleEvery` steps: a person sees the first samples within minutes;
+ * - samplingShare: while a sampling request runs, training leaves the worker threads to it for this many times
+ *   the length of each training step, so a request waits about (1 + 1/share)× its idle time, not 7×;
+ * - curvePoints: per-timestep curves (loss over t, p_t over t) are sent in at most this many bins;
+ * - timestepHistory: losses kept per t for the loss-over-t curve;
+ * - previewSteps / previewFrames: a preview is a respaced ancestral sample of this many steps, with x_t and x̂₀
+ *   kept this many times on the way;
+ * - queueUpdateMs: sampling-queue updates are sent at most this often while requests make progress.
+ */
+export const ENGINE_DEFAULTS = {
+  firstPreviewSeconds: 120, samplingShare: 2, curvePoints: 200, timestepHistory: 10, previewSteps: 25, previewFrames: 5,
+  queueUpdateMs: 250,
+};

@@ -90,7 +90,7 @@ test('Schedule → Noiser → UNet → HybridLoss → ImportanceSampler → Trai
   const final = msgs.at(-1)!;
   assert.equal(final.model, 'flow-tiny');
   assert.deepEqual([(final.payload as { state: string }).state, (final.payload as { step: number }).step], ['done', 2]);
-  assert.ok(statuses('t').some((s) => /^step \d+ · loss [\d.e-]+ · [\d.]+ img\/s · wasm$/.test(s.text ?? '')), JSON.stringify(statuses('t')));
+  assert.ok(statuses('t').some((s) => /^step \d+(\/\d+)? · loss [\d.e-]+ · [\d.]+ img\/s · wasm( · ETA \d+(s|m \d+s|h \d+m))?$/.test(s.text ?? '')), JSON.stringify(statuses('t')));
   assert.match(lastStatus('t')?.text ?? '', /^flow-tiny done at step 2$/);
   // The engine stored exactly the pipeline the five nodes assembled.
   const spec = storedSpec('flow-tiny');
