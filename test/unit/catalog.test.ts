@@ -47,7 +47,7 @@ test('every catalog key a node uses exists in its en-US catalog', () => {
     for (const key of [...keysIn(source, /fail\(\s*'(\w+)'/g), ...keysIn(source, /key: '(\w+)'/g)]) assert.ok(key in MESSAGES, `engine/spec/messages.ts: ${key}`);
   }
   // The shared catalog: every sharedT key.
-  for (const file of ['component.ts', 'i18n.ts', 'editor-client.ts']) {
+  for (const file of ['component.ts', 'i18n.ts', 'editor-client.ts', 'model-picker.ts']) {
     for (const key of keysIn(readFileSync(join(ROOT, 'nodes', 'shared', file), 'utf8'), /(?:sharedT|\bt)\('([\w.-]+)'/g)) assert.ok(has(shared, key), `shared: ${key}`);
   }
 });
