@@ -9,7 +9,7 @@ import type { JobStatus, ModelSummary, SampleQueueEntry, TimestepCurves, TrainEv
 /** The wire types the editor script uses (type-only: the browser bundle imports nothing of the engine). */
 export type { JobStatus, ModelSummary, SampleQueueEntry, TimestepCurves, TrainLogPoint };
 
-/** Points of history kept per job; beyond it every other point is dropped (the chart keeps its shape). */
+/** Points of history kept per job; past it every other point is dropped (the chart keeps its shape). */
 export const HISTORY_POINTS = 2000;
 
 export interface PreviewView {
@@ -50,7 +50,7 @@ export function appendPoint(history: TrainLogPoint[], point: TrainLogPoint): Tra
   const kept = history.filter((h) => h.step < point.step);
   kept.push(point);
   if (kept.length <= HISTORY_POINTS) return kept;
-  // Thin the older half: every other point, the last one always kept.
+  // Thin it: every other point, the latest always kept.
   return kept.filter((_, i) => i % 2 === 1 || i === kept.length - 1);
 }
 
