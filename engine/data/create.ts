@@ -36,7 +36,7 @@ export async function createDataset(spec: DatasetSpec, shape: DatasetShape): Pro
     case 'images': {
       if (spec.images === undefined) throw new Error('dataset kind "images" needs the images (msg.payload)');
       const batch = await decodeImages(spec.images, { size: [imageSize, imageSize], channels }).catch((err: Error) => {
-        throw new InvalidValue('dataset.images', { key: 'images', params: { reason: err.message } });
+        throw new InvalidValue('dataset.images', { key: 'imagesUnusable', params: { reason: err.message } });
       });
       const [count, h, w, c] = batch.shape;
       const labels = spec.labels ? checkedLabels(spec.labels, count) : null;

@@ -6,9 +6,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { resizeUint8 } from '../image';
+import type { BuiltinDataset, DatasetSplit } from '../spec';
 import { ArrayDataset, Dataset } from './dataset';
 
-export type Split = 'train' | 'test';
+/** The split of a shipped dataset (engine/spec DATASET_SPLITS). */
+export type Split = DatasetSplit;
 
 export interface DigitsOptions {
   split?: Split;
@@ -96,7 +98,7 @@ function loadFashionRaw(split: Split): RawDigits {
   return { pixels, labels };
 }
 
-function cachedRaw(source: 'mnist' | 'fashion-mnist', split: Split): RawDigits {
+function cachedRaw(source: BuiltinDataset, split: Split): RawDigits {
   const key = `${source}:${split}`;
   let raw = rawCache.get(key);
   if (!raw) {
@@ -133,7 +135,7 @@ function fitDigits(raw: Uint8Array, n: number, size: number, channels: 1 | 3): U
   return channels === 3 ? greyToRgb(sized) : sized;
 }
 
-function loadDigits(source: 'mnist' | 'fashion-mnist', options: DigitsOptions): Dataset {
+function loadDigits(source: BuiltinDataset, options: DigitsOptions): Dataset {
   const split = options.split ?? 'train';
   const size = options.imageSize ?? 32;
   const channels = options.channels ?? 1;

@@ -13,16 +13,12 @@ import {
   type TrainControl, type TrainOptions,
 } from '../spec';
 import type {
-  EngineInfo, EngineReply, EngineRequest, EvaluateResult, JobStatus, ModelSummary, NoiseResult, SampleProgress,
-  SampleQueueEntry, SampleResult, ScheduleChart, TrainLogPoint,
+  EngineInfo, EngineReply, EngineRequest, EngineSettings, EvaluateResult, JobStatus, ModelSummary, NoiseResult,
+  SampleProgress, SampleQueueEntry, SampleResult, ScheduleChart, TrainLogPoint,
 } from './protocol';
 
-export interface EngineOptions {
-  /** Where models are stored (`<userDir>/iddpm/models` in Node-RED). */
-  modelsDir: string;
-  /** Backend request: auto (default), tensorflow, wasm, cpu. */
-  backend?: string;
-}
+/** The engine's settings (engine/host/protocol EngineSettings). */
+export type EngineOptions = EngineSettings;
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -57,8 +53,7 @@ export class EngineClient extends EventEmitter {
 
   private start(): ChildProcess {
     const { file, execArgv } = childEntry();
-    const env: NodeJS.ProcessEnv = { ...process.env, IDDPM_MODELS_DIR: this.options.modelsDir };
-    if (this.options.backend) env.IDDPM_BACKEND = this.options.backend;
+    const env: NodeJS.ProcessEnv = { ...process.env, IDDPM_ENGINE_SETTINGS: JSON.stringify(this.options) };
     const child = fork(file, [], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.on('message', (m) => this.onReply(m as EngineReply));
     child.on('exit', (code, signal) => {
@@ -167,8 +162,9 @@ export class EngineClient extends EventEmitter {
   schedule(spec: ScheduleSpec): Promise<ScheduleChart> {
     return this.request({ op: 'schedule', spec });
   }
-  evaluate(request: EvaluateRequest): Promise<EvaluateResult> {
-    return this.request({ op: 'evaluate', request });
+  /** Evaluates bits/dim; aborting `signal` stops it at the engine's next pass (it then rejects). */
+  evaluate(request: EvaluateRequest, signal?: AbortSignal): Promise<EvaluateResult> {
+    return this.request({ op: 'evaluate', request }, undefined, signal);
   }
   modelSpec(name: string): Promise<ModelSpec> {
     return this.request({ op: 'modelSpec', name });
@@ -188,9 +184,9 @@ export class EngineClient extends EventEmitter {
 
 const shared = new Map<string, EngineClient>();
 
-/** One engine per models folder and backend in this process: every IDDPM node of a Node-RED runtime shares it. */
+/** One engine per settings in this process: every IDDPM node of a Node-RED runtime shares it. */
 export function sharedEngine(options: EngineOptions): EngineClient {
-  const key = `${options.modelsDir}\0${options.backend ?? ''}`;
+  const key = JSON.stringify(options);
   let client = shared.get(key);
   if (!client) {
     client = new EngineClient(options);

@@ -3,15 +3,20 @@
  * It exits when its parent goes away (IPC disconnect) or on `shutdown`, after stopping jobs at a step boundary.
  */
 import { EngineService, asEngineError } from './service';
-import type { EngineReply, EngineRequest, SampleProgress } from './protocol';
+import type { EngineReply, EngineRequest, EngineSettings, SampleProgress } from './protocol';
 
 const send = (reply: EngineReply): void => {
   if (process.connected) process.send?.(reply);
 };
 
+/** The settings the client passed (engine/host/protocol EngineSettings). */
+function settings(): EngineSettings {
+  const given = process.env.IDDPM_ENGINE_SETTINGS ? (JSON.parse(process.env.IDDPM_ENGINE_SETTINGS) as EngineSettings) : undefined;
+  return given ?? { modelsDir: process.env.IDDPM_MODELS_DIR ?? 'iddpm-models', backend: process.env.IDDPM_BACKEND };
+}
+
 const service = new EngineService({
-  modelsDir: process.env.IDDPM_MODELS_DIR ?? 'iddpm-models',
-  backend: process.env.IDDPM_BACKEND,
+  ...settings(),
   broadcast: (ev) => send({ broadcast: ev }),
   onQueue: (entries) => send({ queue: entries }),
 });

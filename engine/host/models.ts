@@ -33,7 +33,8 @@ export class ModelCache {
     try {
       ckpt = this.store.loadCheckpoint(name);
     } catch (err) {
-      if (!this.store.list().includes(name)) throw new EngineError(`No trained model named "${name}" (known: ${this.store.list().join(', ') || 'none'})`, 'NOT_FOUND');
+      // The names of the others are not said: anonymous HTTP/MQTT callers get this reply (the editor lists models).
+      if (!this.store.hasCheckpoint(name)) throw new EngineError(`No trained model named "${name}"`, 'NOT_FOUND');
       throw new EngineError(`Model "${name}" could not be loaded: ${(err as Error).message}`, 'INTERNAL');
     }
     const key = `${name}\0${ckpt.path}\0${ema}`;

@@ -16,6 +16,25 @@ import type { EvaluateResult } from '../sample/bpd';
 
 export type { TrainProgress, TimestepCurves, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult, ModelSummary };
 
+/**
+ * How an engine is set up (Node-RED settings iddpmModelsDir, iddpmBackend, iddpmDataDirs, iddpmMaxRequestCost,
+ * iddpmRequestTimeout; engine/spec ENGINE_DEFAULTS for what is left out).
+ */
+export interface EngineSettings {
+  /** Where models are stored (`<userDir>/iddpm/models` in Node-RED). */
+  modelsDir: string;
+  /** Backend request: auto (default), tensorflow, wasm, cpu. */
+  backend?: string;
+  /** The folders training data may be read from (a `folder` dataset); none = no folder datasets. */
+  dataDirs?: string[];
+  /** Sampling requests waiting at most (more are refused with QUEUE_FULL). */
+  maxQueue?: number;
+  /** Largest cost of one sampling or evaluation request, image-steps × million parameters (TOO_LARGE beyond). */
+  maxRequestCost?: number;
+  /** Seconds one sampling or evaluation request may run (then TIMEOUT). */
+  requestTimeoutSeconds?: number;
+}
+
 export interface SampleProgress {
   step: number;
   total: number;

@@ -21,27 +21,25 @@ import { freshSeed } from '../sample/generate';
 import { readProvenance, regenerationRequest, sampleProvenance } from '../sample/provenance';
 import {
   ENGINE_DEFAULTS, EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, integer, isBytes, modelName, need,
-  respacingText, type ModelSpec, type NoiseRequest, type ScheduleSpec,
+  respacingSteps, respacingText, type ModelSpec, type NoiseRequest, type Respacing, type ScheduleSpec,
 } from '../spec';
+import { parameterCount } from '../unet/layout';
 import { ModelCache } from './models';
 import { SampleQueue, type QueuedRequest } from './queue';
-import type { EngineInfo, EngineRequest, SampleProgress, SampleQueueEntry, TrainLogPoint } from './protocol';
+import type { EngineInfo, EngineRequest, EngineSettings, SampleProgress, SampleQueueEntry, TrainLogPoint } from './protocol';
 
-export interface EngineServiceOptions {
-  modelsDir: string;
-  backend?: string;
+export interface EngineServiceOptions extends EngineSettings {
   /** Where training events go (to the client, over IPC). */
   broadcast: (ev: TrainEvent) => void;
   /** Where sampling-queue changes go (to the client, over IPC). */
   onQueue?: (entries: SampleQueueEntry[]) => void;
-  /** Sampling requests waiting at most (more are refused with QUEUE_FULL). */
-  maxQueue?: number;
 }
 
 /** Lines of a training log sent at most (trainLog's default and limit). */
 const LOG_POINTS = { default: 500, max: 5000 };
 
-const DEFAULT_MAX_QUEUE = Number(process.env.IDDPM_SAMPLE_QUEUE) || 32;
+/** The queue bound: the setting, else env IDDPM_SAMPLE_QUEUE, else ENGINE_DEFAULTS. */
+const maxQueueOf = (o: EngineSettings): number => o.maxQueue ?? (Number(process.env.IDDPM_SAMPLE_QUEUE) || ENGINE_DEFAULTS.maxQueue);
 const ACTIVE_STATES = ['starting', 'running', 'paused', 'stopping'];
 
 /** The error a request fails with, as the client sees it. */
@@ -58,12 +56,16 @@ export class EngineService {
   private readonly jobs = new Map<string, { job: TrainingJob; done: Promise<void> }>();
   private readonly queue: SampleQueue;
   private closing = false;
+  /** Ids of evaluations the client gave up on (a closed Sampler node): they stop at the next pass. */
+  private readonly cancelled = new Set<number>();
+  /** Ids of evaluations running now (cancelSample finds them here; sampling requests are in the queue). */
+  private readonly evaluating = new Set<number>();
 
   constructor(private readonly opts: EngineServiceOptions) {
     this.store = new ModelStore(opts.modelsDir);
     this.models = new ModelCache(this.store);
     this.queue = new SampleQueue({
-      maxQueue: opts.maxQueue ?? DEFAULT_MAX_QUEUE,
+      maxQueue: maxQueueOf(opts),
       run: (entry, isCancelled) => this.sample(entry, isCancelled),
       onChange: opts.onQueue,
       updateMs: ENGINE_DEFAULTS.queueUpdateMs,
@@ -91,7 +93,7 @@ export class EngineService {
       case 'train': return this.train(req.name, req.pipeline, req.options);
       case 'control': return this.control(req.name, req.action);
       case 'status': return this.status(req.name);
-      case 'sample': return this.queue.add({ id, request: checkSampleRequest(req.request), onProgress: progress });
+      case 'sample': return this.enqueueSample(req.request, progress, id);
       case 'regenerate': return this.regenerate(req.png, progress, id);
       case 'cancelSample': return this.cancelSample(req.requestId);
       case 'sampleQueue': return this.queue.list();
@@ -99,7 +101,7 @@ export class EngineService {
       case 'trainLog': return this.trainLog(req.name, req.points);
       case 'noise': return this.noise(req.request);
       case 'schedule': return this.schedule(req.spec);
-      case 'evaluate': return this.evaluate(req.request);
+      case 'evaluate': return this.evaluate(req.request, id);
       case 'modelSpec': return this.modelSpec(req.name);
       case 'shutdown': return this.shutdown();
       default: throw new EngineError(`Unknown request ${JSON.stringify((req as { op?: unknown }).op)}`, 'BAD_REQUEST');
@@ -124,7 +126,7 @@ export class EngineService {
   async train(name: unknown, pipeline: unknown, options: unknown): Promise<JobStatus> {
     const model = need('name', modelName, name);
     if (this.activeJob(model)) throw new EngineError(`Model "${model}" is already training; stop it first or train under another name`, 'BUSY');
-    const job = new TrainingJob({ name: model, pipeline, options, store: this.store, onEvent: (ev) => this.opts.broadcast(ev) });
+    const job = new TrainingJob({ name: model, pipeline, options, store: this.store, dataDirs: this.opts.dataDirs ?? [], onEvent: (ev) => this.opts.broadcast(ev) });
     const done = job.start().catch(() => undefined);
     this.jobs.set(model, { job, done });
     return job.status();
@@ -152,17 +154,54 @@ export class EngineService {
     return { name: model, state: 'stopped', step: spec.step, maxSteps: spec.train?.maxSteps ?? 0 };
   }
 
-  /** Cancels a queued or running sampling request by id (the queue listing's, or the client's request id). */
+  /**
+   * Cancels a sampling request by id (the queue listing's, or the client's request id) — a waiting one at once, a
+   * running one at its next step — or a running evaluation at its next pass.
+   */
   cancelSample(requestId: unknown): { cancelled: number } {
     const id = need('requestId', integer(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), requestId);
-    if (!this.queue.cancel(id)) throw new EngineError(`No sampling request ${id} is queued or running`, 'NOT_FOUND');
+    if (this.queue.cancel(id)) return { cancelled: id };
+    if (!this.evaluating.has(id)) throw new EngineError(`No sampling request ${id} is queued or running`, 'NOT_FOUND');
+    this.cancelled.add(id);
     return { cancelled: id };
+  }
+
+  /**
+   * What a request over `count` images of `model` at `steps` costs (image-steps × million parameters), refused
+   * up front beyond the engine's limit, before anything is loaded or queued.
+   */
+  private checkCost(model: string, count: number, steps: Respacing | undefined, what: string): void {
+    if (!this.store.hasCheckpoint(model)) throw new EngineError(`No trained model named "${model}"`, 'NOT_FOUND');
+    const spec = this.store.readSpec(model);
+    const K = Math.min(steps ? respacingSteps(steps) : spec.pipeline.schedule.steps, spec.pipeline.schedule.steps);
+    const cost = Math.round((count * K * parameterCount(spec.unetConfig)) / 1e6);
+    const limit = this.opts.maxRequestCost ?? ENGINE_DEFAULTS.maxRequestCost;
+    if (cost > limit) {
+      throw new EngineError(`This ${what} would cost ${cost} image-steps × M parameters (${count} images × ${K} steps of a ${(parameterCount(spec.unetConfig) / 1e6).toFixed(1)} M-parameter model); the limit is ${limit}: ask for fewer images or steps`, 'TOO_LARGE');
+    }
+  }
+
+  /** The engine's time limit for one request: `expired()` turns true when it has run out; `clear()` ends it. */
+  private timeLimit(): { expired: () => boolean; clear: () => void } {
+    const seconds = this.opts.requestTimeoutSeconds ?? ENGINE_DEFAULTS.requestTimeoutSeconds;
+    let expired = false;
+    const timer = setTimeout(() => (expired = true), seconds * 1000);
+    timer.unref();
+    return { expired: () => expired, clear: () => clearTimeout(timer) };
+  }
+
+  /** Sampling runs one request at a time (they would only compete for the same cores); the queue is bounded. */
+  private enqueueSample(request: unknown, progress: (p: SampleProgress) => void, id: number, regenerate?: QueuedRequest['regenerate']): Promise<SampleResult> {
+    const req = checkSampleRequest(request);
+    this.checkCost(req.model, req.count, req.steps, 'sampling request');
+    return this.queue.add({ id, request: req, regenerate, onProgress: progress });
   }
 
   /** One request of the queue: its model's current weights, its images, their PNGs with their provenance. */
   private async sample({ request: req, onProgress: progress, regenerate }: QueuedRequest, isCancelled: () => boolean): Promise<SampleResult> {
     const started = Date.now();
     const model = this.models.load(req.model, req.ema);
+    const limit = this.timeLimit();
     const result = await generateInWorkers(model, {
       count: req.count,
       batchSize: req.batchSize,
@@ -174,7 +213,11 @@ export class EngineService {
       seed: req.seed ?? freshSeed(),
       progressEvery: req.progressEvery,
       framesEvery: req.framesEvery,
-    }, { onProgress: progress, isCancelled: () => this.closing || isCancelled() });
+    }, { onProgress: progress, isCancelled: () => this.closing || isCancelled() || limit.expired() })
+      .catch((err: unknown) => {
+        throw limit.expired() ? this.timeoutError() : err;
+      })
+      .finally(() => limit.clear());
     const provenance = sampleProvenance({
       spec: model.spec, steps: req.steps, method: req.method, eta: req.eta, clipDenoised: req.clipDenoised, ema: req.ema,
       count: req.count, classes: result.classes, seed: result.seed,
@@ -194,8 +237,8 @@ export class EngineService {
     if (provenance.model && !this.store.hasCheckpoint(provenance.model)) {
       throw new EngineError(`The PNG was drawn by model "${provenance.model}", which is not stored here`, 'NOT_FOUND');
     }
-    const request = checkSampleRequest(regenerationRequest(provenance, this.store.readSpec(provenance.model!)));
-    const result = await this.queue.add({ id, request, regenerate: provenance, onProgress: progress });
+    const request = regenerationRequest(provenance, this.store.readSpec(provenance.model!));
+    const result = await this.enqueueSample(request, progress, id, provenance);
     const again = provenance.output === 'pngs' ? result.pngs![provenance.images[0]] : result.png!;
     return { ...result, png: again, pngs: undefined, provenance: { ...result.provenance!, images: provenance.images } };
   }
@@ -228,17 +271,30 @@ export class EngineService {
     return scheduleChart(spec);
   }
 
-  async evaluate(request: unknown): Promise<EvaluateResult> {
+  private timeoutError(): EngineError {
+    return new EngineError(`The request ran longer than the engine allows (${this.opts.requestTimeoutSeconds ?? ENGINE_DEFAULTS.requestTimeoutSeconds} s) and was stopped`, 'TIMEOUT');
+  }
+
+  async evaluate(request: unknown, id = 0): Promise<EvaluateResult> {
     const req = checkEvaluateRequest(request);
+    this.checkCost(req.model, req.count, req.steps, 'evaluation');
     const model = this.models.load(req.model, req.ema);
     const dataset = await createDataset(req.dataset, imageShapeOf(model.spec.unetConfig));
+    const limit = this.timeLimit();
+    this.evaluating.add(id);
     const result = await evaluateBpd(model, dataset, {
       count: req.count,
       batchSize: req.batchSize,
       seed: req.seed,
       perTimestep: req.perTimestep,
       steps: req.steps,
-    }, { isCancelled: () => this.closing });
+    }, { isCancelled: () => this.closing || this.cancelled.has(id) || limit.expired() }).catch((err: unknown) => {
+      throw limit.expired() ? this.timeoutError() : err;
+    }).finally(() => {
+      limit.clear();
+      this.evaluating.delete(id);
+      this.cancelled.delete(id);
+    });
     // The Models list shows the last evaluation (of which weights: the step says).
     this.store.saveEvaluation(req.model, {
       bitsPerDim: result.bitsPerDim, count: result.count, dataset: req.dataset,

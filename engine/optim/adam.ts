@@ -7,6 +7,7 @@
  * The bias corrections are float64 scalars (as torch computes them in Python floats).
  */
 import { tf } from '../tf';
+import { TRAIN_DEFAULTS } from '../spec';
 
 export interface AdamOptions {
   lr?: number;
@@ -40,7 +41,7 @@ export class Adam {
   private readonly sizes: number[];
 
   constructor(private readonly params: tf.Variable[], opts: AdamOptions = {}) {
-    this.lr = opts.lr ?? 1e-4;
+    this.lr = opts.lr ?? TRAIN_DEFAULTS.lr;
     this.beta1 = opts.beta1 ?? 0.9;
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;

@@ -14,7 +14,8 @@ import { backendInfo, initBackend } from '../backend';
 import { createDataset } from '../data';
 import type { GaussianDiffusion } from '../diffusion';
 import {
-  ENGINE_DEFAULTS, checkPipeline, type CheckedTrainOptions, type CompletePipeline, type JobPhase, type JobState, type UNetConfig,
+  ENGINE_DEFAULTS, checkPipeline, codeOf, type CheckedTrainOptions, type CompletePipeline, type ErrorCode, type JobPhase,
+  type JobState, type UNetConfig,
 } from '../spec';
 import type { UNet } from '../unet/model';
 import {
@@ -26,6 +27,7 @@ import { ParallelGradients } from '../parallel/train';
 import { workShare } from '../parallel/share';
 import { nextTurn } from '../turn';
 import { drawPreview, type PreviewFrame } from './preview';
+import { folderUnder } from './paths';
 
 export interface JobStatus {
   name: string;
@@ -52,7 +54,8 @@ export type TrainEvent =
   | { type: 'sample'; name: string; step: number; png: Buffer; frames?: PreviewFrame[] }
   | { type: 'checkpoint'; name: string; step: number; path: string }
   | { type: 'done'; name: string; status: JobStatus }
-  | { type: 'error'; name: string; message: string; status: JobStatus };
+  /** `code`: BAD_REQUEST when the run failed on the user's data or settings, else INTERNAL (engine/spec codeOf). */
+  | { type: 'error'; name: string; message: string; code: ErrorCode; status: JobStatus };
 
 /** Renders `n` preview samples from the EMA model as one PNG. */
 export type PreviewFn = (ema: UNet, diffusion: GaussianDiffusion, n: number) => Promise<Buffer>;
@@ -66,6 +69,11 @@ export interface TrainingJobInit {
   onEvent?: (ev: TrainEvent) => void;
   /** Replaces the default preview (a 25-step respaced ancestral sample of the EMA model). */
   preview?: PreviewFn;
+  /**
+   * The folders a `folder` dataset may be read from (engine/run/paths folderUnder): the engine passes its
+   * configured ones; absent (a library caller's own job) the path is used as given.
+   */
+  dataDirs?: readonly string[];
 }
 
 export class TrainingJob {
@@ -100,6 +108,9 @@ export class TrainingJob {
     this.store.modelDir(init.name);
     this.onEvent = init.onEvent ?? (() => undefined);
     this.preview = init.preview;
+    const d = options.dataset;
+    // Checked now, so a folder outside the data folders is refused with the request, not as a failed run.
+    if (d.kind === 'folder' && init.dataDirs) d.path = folderUnder(init.dataDirs, d.path ?? '');
   }
 
   /** Runs the job; resolves when it has finished, stopped or failed (see status()). */
@@ -230,7 +241,7 @@ export class TrainingJob {
       this.state = 'failed';
       this.phase = 'finished';
       this.error = (err as Error)?.message ?? String(err);
-      this.onEvent({ type: 'error', name: this.name, message: this.error, status: this.status() });
+      this.onEvent({ type: 'error', name: this.name, message: this.error, code: codeOf(err), status: this.status() });
     } finally {
       trainer?.dispose();
       if (pool) releasePool(pool);
@@ -242,7 +253,12 @@ export class TrainingJob {
    * A checkpoint of a different architecture or process cannot be continued: the error says what differs.
    */
   private resumeFromCheckpoint(trainer: Trainer): string {
-    if (!this.options.resume || !this.store.hasCheckpoint(this.name)) return new Date().toISOString();
+    if (!this.options.resume || !this.store.hasCheckpoint(this.name)) {
+      // A run from step 0: drop what an earlier run logged (one that died before its first checkpoint, or the
+      // run this one starts over).
+      this.store.truncateLog(this.name, 0);
+      return new Date().toISOString();
+    }
     const ckpt = this.store.loadCheckpoint(this.name, { training: true });
     const stored = ckpt.spec;
     const differs = (what: string, a: unknown, b: unknown): void => {

@@ -13,7 +13,7 @@ import { tf } from '../tf';
 import { Rng } from '../rng';
 import type { Dataset } from '../data';
 import { nextTurn } from '../turn';
-import { InvalidValue, type Respacing } from '../spec';
+import { EVALUATE_DEFAULTS, InvalidValue, type Respacing } from '../spec';
 import { GaussianDiffusion, meanFlat } from '../diffusion';
 import { SamplingCancelledError } from './loop';
 import { SamplerUNet, SamplingModel } from './generate';
@@ -168,13 +168,13 @@ export async function evaluateBpd(
   hooks: { onProgress?: (done: number, total: number) => void; isCancelled?: () => boolean } = {},
 ): Promise<Evaluation> {
   const started = Date.now();
-  const count = Math.min(opts.count ?? 16, dataset.size);
+  const count = Math.min(opts.count ?? EVALUATE_DEFAULTS.count, dataset.size);
   if (!Number.isInteger(count) || count < 1) throw new InvalidValue('count', { key: 'range', params: { min: 1, max: dataset.size, got: String(opts.count) } });
   const [h, w, c] = dataset.imageShape;
   if (h !== model.imageSize || w !== model.imageSize || c !== model.channels) {
     throw new Error(`Evaluation: the dataset's images are ${h}×${w}×${c}, the model takes ${model.imageSize}×${model.imageSize}×${model.channels}`);
   }
-  const batchSize = Math.max(1, Math.floor(opts.batchSize ?? 16));
+  const batchSize = Math.max(1, Math.floor(opts.batchSize ?? EVALUATE_DEFAULTS.batchSize));
   const diffusion = samplingDiffusion(model.pipeline, opts.steps);
   const K = diffusion.numTimesteps;
   const root = new Rng(opts.seed ?? 0);

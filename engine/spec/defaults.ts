@@ -29,9 +29,13 @@ export const SAMPLE_DEFAULTS = {
 };
 
 /** Evaluation (bits/dim): the first 16 images of the test split, the full T. */
-export const EVALUATE_DEFAULTS = { count: 16, batchSize: 32, split: 'test' as const, ema: true, perTimestep: false };
+export const EVALUATE_DEFAULTS = { count: 16, batchSize: 16, split: 'test' as const, ema: true, perTimestep: false };
 
 /**
+ * What one engine does for anonymous callers (HTTP, MQTT) at most: sampling requests waiting in its queue; the
+ * cost of one request in image-steps × million parameters (16 images × 1000 steps of the 1.2 M-parameter tiny
+ * preset ≈ 19 000: a few minutes of this CPU); and the seconds one request may run before it is stopped.
+ *
  * How the engine runs jobs beside requests:
  * - firstPreviewSeconds: the first preview of a run comes after this much training time (or at the first
  *   `sampleEvery` step, if sooner), then every `sampleEvery` steps: a person sees the first samples within minutes;
@@ -44,6 +48,7 @@ export const EVALUATE_DEFAULTS = { count: 16, batchSize: 32, split: 'test' as co
  * - queueUpdateMs: sampling-queue updates are sent at most this often while requests make progress.
  */
 export const ENGINE_DEFAULTS = {
+  maxQueue: 32, maxRequestCost: 20_000, requestTimeoutSeconds: 600,
   firstPreviewSeconds: 120, samplingShare: 2, curvePoints: 200, timestepHistory: 10, previewSteps: 25, previewFrames: 5,
   queueUpdateMs: 250,
 };

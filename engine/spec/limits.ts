@@ -40,8 +40,11 @@ export const LIMITS = {
     attentionResolutions: { min: 1, max: 512, maxLen: 6 },
     numHeads: { min: 1, max: 32 },
     dropout: { min: 0, max: 0.9 },
-    /** Largest model the engine builds (parameters): the `cifar` preset is 52.5 M. */
-    maxParameters: 200_000_000,
+    /**
+     * Largest model the engine builds (parameters): the `cifar` preset is 52.5 M; training keeps weights, EMA,
+     * Adam's two moments and the gradient (20 bytes a parameter) in a 4 GB wasm heap.
+     */
+    maxParameters: 100_000_000,
   },
 } as const;
 

@@ -24,6 +24,7 @@ export const MESSAGES: Record<string, string> = {
   unknownKeys: 'has unknown settings __keys__ (known: __known__)',
   missingParts: 'the pipeline is incomplete: missing __parts__ (wire the matching IDDPM nodes before this one)',
   images: 'must be PNG/JPEG bytes, a list of them, or { shape: [N, H, W, C], data: Float32Array } with values in [-1, 1]; __reason__',
+  imagesUnusable: 'could not be used as the model\'s images: __reason__',
   classOutOfRange: 'must be a class of this model, 0 … __max__, not __got__',
   notConditional: 'this model is not class-conditional; remove the class setting',
   classCount: 'has __got__ classes for __count__ images; give one class for all or one per image',

@@ -3,9 +3,7 @@
  * 1/(T·p_t) that keeps the importance-sampled objective unbiased.
  */
 import type { Rng } from '../rng';
-
-export type TimestepSamplerKind = 'uniform' | 'importance';
-export const TIMESTEP_SAMPLER_KINDS: readonly TimestepSamplerKind[] = ['uniform', 'importance'];
+import { TIMESTEPS_DEFAULTS, TIMESTEP_SAMPLER_KINDS, type TimestepSamplerKind } from '../spec';
 
 export interface TimestepSampler {
   readonly kind: TimestepSamplerKind;
@@ -115,8 +113,8 @@ export class LossSecondMomentResampler implements TimestepSampler {
 
   constructor(readonly numTimesteps: number, opts: LossSecondMomentOptions = {}) {
     checkT(numTimesteps);
-    this.historyPerTerm = opts.historyPerTerm ?? 10;
-    this.uniformProb = opts.uniformProb ?? 0.001;
+    this.historyPerTerm = opts.historyPerTerm ?? TIMESTEPS_DEFAULTS.history;
+    this.uniformProb = opts.uniformProb ?? TIMESTEPS_DEFAULTS.uniformProb;
     if (!Number.isInteger(this.historyPerTerm) || this.historyPerTerm < 1) {
       throw new Error(`Importance sampler history per timestep must be a positive integer, got ${this.historyPerTerm}`);
     }

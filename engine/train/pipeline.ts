@@ -8,7 +8,7 @@ import {
   type ModelSpec, type ResolvedTrainOptions, storedTrainOptions, badRequest,
 } from '../spec';
 import { createDiffusion, type GaussianDiffusion } from '../diffusion';
-import { unetConfigFor } from '../unet/presets';
+import { checkTrainableSize, unetConfigFor } from '../unet/presets';
 import type { UNetConfig } from '../unet/config';
 
 export { unetConfigFor };
@@ -39,6 +39,7 @@ export function resolveTrainRequest(name: string, pipeline: unknown, options: un
   if (checked.unet.model !== name) {
     throw new InvalidValue('unet.model', { key: 'runName', params: { name, got: checked.unet.model } });
   }
+  checkTrainableSize(unetConfigFor(checked.unet));
   return { pipeline: checked, options: checkTrainOptions(options) };
 }
 

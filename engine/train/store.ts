@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { badRequest, isModelName, reasonOf, shown, type ModelSpec } from '../spec';
 import { parseSafetensors, parseSafetensorsWithMetadata, writeSafetensors, type SafeTensor } from '../safetensors';
 import { fsyncDir, writeFileAtomic, writeFileDurable } from './atomic';
+import { isInside } from '../files';
 
 export type TensorDict = Map<string, SafeTensor>;
 
@@ -81,6 +82,9 @@ export interface StoredEvaluation {
   at: string;
 }
 const CKPT_DIR = /^ckpt-(\d+)(-\d+)?(\.tmp)?$/;
+/** What writeFileAtomic names its temporary files. */
+const ATOMIC_TMP = /^\.[^/]+\.\d+\.tmp$/;
+
 
 export function checkpointDirName(step: number): string {
   return `ckpt-${String(step).padStart(8, '0')}`;
@@ -91,12 +95,20 @@ export class ModelStore {
     if (typeof modelsDir !== 'string' || modelsDir === '') throw new Error('ModelStore needs a models directory');
   }
 
-  /** The folder of model `name`; refuses names that are not model names (engine/spec isModelName: no path traversal). */
+  /**
+   * The folder of model `name`; refuses names that are not model names (engine/spec isModelName: no path
+   * traversal) and a folder that is a link to somewhere outside the models folder (nothing is read or written
+   * through it).
+   */
   modelDir(name: string): string {
     if (!isModelName(name)) {
       throw badRequest(`Invalid model name ${shown(name)}: ${reasonOf({ key: 'modelName', params: { got: shown(name) } })}`);
     }
-    return path.join(this.modelsDir, name);
+    const dir = path.join(this.modelsDir, name);
+    if (fs.existsSync(dir) && !isInside(fs.realpathSync(dir), fs.realpathSync(this.modelsDir))) {
+      throw badRequest(`Model folder "${name}" leads outside the models folder (a link?): it is not used`);
+    }
+    return dir;
   }
 
   /** Names of the models that have a loadable checkpoint, sorted. */
@@ -194,11 +206,16 @@ export class ModelStore {
     return finalDir;
   }
 
-  /** Appends one JSON line to the model's training log. */
+  /** Appends one JSON line to the model's training log (never through a link). */
   appendLog(name: string, record: object): void {
     const dir = this.modelDir(name);
     fs.mkdirSync(dir, { recursive: true });
-    fs.appendFileSync(path.join(dir, LOG), JSON.stringify(record) + '\n');
+    const fd = fs.openSync(path.join(dir, LOG), fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+    try {
+      fs.writeSync(fd, JSON.stringify(record) + '\n');
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   /** The training log, oldest first (a torn last line from a crash is skipped). */
@@ -258,7 +275,10 @@ export class ModelStore {
     }
   }
 
-  /** Drops log entries after `step` (a resumed run redoes those steps and logs them again). */
+  /**
+   * Drops log entries after `step`: a resumed run redoes those steps and logs them again, and a run that starts
+   * afresh (step 0) drops what a run that died before its first checkpoint had logged.
+   */
   truncateLog(name: string, step: number): void {
     const entries = this.readLog(name);
     const kept = entries.filter((e) => typeof e.step !== 'number' || e.step <= step);
@@ -291,10 +311,13 @@ export class ModelStore {
     return dir;
   }
 
-  /** Removes every checkpoint directory (finished or not) other than the current one. */
+  /**
+   * Removes every checkpoint directory (finished or not) other than the current one, and the temporary files of
+   * atomic writes a killed process left (`.latest.<pid>.tmp`, …).
+   */
   private removeStale(modelDir: string, current: string): void {
     for (const entry of fs.readdirSync(modelDir)) {
-      if (entry !== current && CKPT_DIR.test(entry)) fs.rmSync(path.join(modelDir, entry), { recursive: true, force: true });
+      if ((entry !== current && CKPT_DIR.test(entry)) || ATOMIC_TMP.test(entry)) fs.rmSync(path.join(modelDir, entry), { recursive: true, force: true });
     }
   }
 }

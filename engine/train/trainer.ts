@@ -10,7 +10,7 @@ import type { GaussianDiffusion } from '../diffusion';
 import { createTimestepSampler, type TimestepSampler, LossSecondMomentResampler } from '../timesteps';
 import { BatchSampler, type BatchSamplerState, type Dataset } from '../data';
 import { UNet } from '../unet/model';
-import type { CompletePipeline, ResolvedTrainOptions, UNetConfig } from '../spec';
+import { badRequest, type CompletePipeline, type ResolvedTrainOptions, type UNetConfig } from '../spec';
 import type { SafeTensor } from '../safetensors';
 import { Adam, flattenGradients } from '../optim/adam';
 import { updateEma } from '../optim/ema';
@@ -186,11 +186,11 @@ export class Trainer {
     const { config, options, diffusion, dataset, pipeline } = parts;
     const [h, w, c] = dataset.imageShape;
     if (h !== config.imageSize || w !== config.imageSize || c !== config.inChannels) {
-      throw new Error(`The dataset's images are ${h}×${w}×${c}; this UNet takes ${config.imageSize}×${config.imageSize}×${config.inChannels}`);
+      throw badRequest(`The dataset's images are ${h}×${w}×${c}; this UNet takes ${config.imageSize}×${config.imageSize}×${config.inChannels}`);
     }
     if (config.numClasses !== null) {
-      if (dataset.numClasses === null) throw new Error(`The model is class-conditional (${config.numClasses} classes) but the dataset "${dataset.name}" has no labels`);
-      if (dataset.numClasses > config.numClasses) throw new Error(`The dataset has ${dataset.numClasses} classes; the model was set up for ${config.numClasses}`);
+      if (dataset.numClasses === null) throw badRequest(`The model is class-conditional (${config.numClasses} classes) but the dataset "${dataset.name}" has no labels`);
+      if (dataset.numClasses > config.numClasses) throw badRequest(`The dataset's labels go up to ${dataset.numClasses - 1}; the model was set up for ${config.numClasses} classes (0 … ${config.numClasses - 1})`);
     }
     this.unet = UNet.create(config, options.seed);
     // The same seed gives the same initial weights: the EMA starts from them, as the reference's deepcopy does.

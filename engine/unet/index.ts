@@ -5,5 +5,5 @@ export { PRESETS, PRESET_NAMES, resolveUNetConfig } from './presets';
 export type { PresetName, UNetConfigInput } from './presets';
 export { UNet } from './model';
 export type { ApplyOptions, CreateOptions } from './model';
-export { buildLayout } from './layout';
+export { buildLayout, parameterCount } from './layout';
 export type { ParamSpec, ParamKind } from './layout';

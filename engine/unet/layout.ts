@@ -141,3 +141,8 @@ export function buildLayout(c: UNetConfig): UNetLayout {
   params.push(...normParams('out.0', ch), ...convParams('out.2', mc, c.outChannels, 3, true));
   return { timeEmbedDim: embDim, inputBlocks, middleBlock, outputBlocks, params, resBlockCount: resIndex };
 }
+
+/** Number of scalar parameters of the UNet a config builds (the reference's sum of p.numel()), without building it. */
+export function parameterCount(c: UNetConfig): number {
+  return buildLayout(c).params.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+}

@@ -6,7 +6,7 @@
 import { tf } from '../tf';
 import type { SafeTensor } from '../safetensors';
 import { UNetConfig, validateUNetConfig } from './config';
-import { buildLayout, Layer, ParamSpec, UNetLayout } from './layout';
+import { buildLayout, Layer, ParamSpec, UNetLayout, parameterCount } from './layout';
 import { attentionBlock, conv3x3, linear, normalization, ParamLookup, resBlock, ResBlockContext, silu, timestepEmbedding, upsample } from './layers';
 import { importStateDict, toTorchLayout } from './statedict';
 import { initialValues, seededUniform } from './init';
@@ -83,7 +83,7 @@ export class UNet {
 
   /** Number of scalar parameters (equals the reference's sum of p.numel()). */
   parameterCount(): number {
-    return this.layout.params.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+    return parameterCount(this.config);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * Resolving a UNet architecture from a preset name (engine/spec PRESETS) or a preset with overrides.
  */
-import { PRESETS, PRESET_NAMES, badRequest, learnsSigma, presetConfig, type PresetName, type UNetSpec } from '../spec';
+import { LIMITS, PRESETS, PRESET_NAMES, badRequest, learnsSigma, presetConfig, type PresetName, type UNetSpec } from '../spec';
+import { parameterCount } from './layout';
 import { CONFIG_KEYS, UNetConfig, validateUNetConfig } from './config';
 
 export { PRESETS, PRESET_NAMES, type PresetName };
@@ -44,5 +45,16 @@ export function unetConfigFor(spec: UNetSpec): UNetConfig {
   } catch (err) {
     // The architecture is the user's: a config that cannot build a UNet is their mistake to fix.
     throw badRequest((err as Error).message);
+  }
+}
+
+/**
+ * Refuses, before anything is built, a UNet the engine cannot train: more than LIMITS.unet.maxParameters
+ * parameters (a reference model that large can still be imported and sampled).
+ */
+export function checkTrainableSize(config: UNetConfig): void {
+  const n = parameterCount(config);
+  if (n > LIMITS.unet.maxParameters) {
+    throw badRequest(`This UNet would have ${(n / 1e6).toFixed(1)} M parameters, more than the engine trains (${LIMITS.unet.maxParameters / 1e6} M): use fewer channels, levels or blocks`);
   }
 }

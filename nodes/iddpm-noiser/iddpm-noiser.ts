@@ -6,7 +6,7 @@
  * Without msg.t images pass on untouched: they may be a Trainer's in-message dataset.
  */
 import { LIMITS, SCHEDULE_DEFAULTS, isBytes, isDatasetPick, type NoiseRequest, type NoiserSpec, type ScheduleSpec } from '../../engine/spec';
-import { intOrList } from '../shared/rules';
+import { intOrList, shown } from '../shared/rules';
 import { describeIssue } from '../shared/i18n';
 import { pipelineOf, putPart, registerComponent, setting, UserError, type ComponentContext } from '../shared/component';
 import { showReady } from '../shared/status';
@@ -45,6 +45,7 @@ function timesOf(msg: NodeMessage, steps: number): number[] {
 
 /** Noises msg.payload at msg.t; one PNG, rows = images, columns = t values. */
 async function noiseImages({ node, msg, spec, t, engine }: ComponentContext<NoiserSpec>): Promise<NodeMessage> {
+  if (!holdsImages(msg.payload)) throw new UserError(t('errors.noImages', { got: shown(msg.payload) }));
   const schedule = pipelineOf(msg).schedule ?? DEFAULT_SCHEDULE;
   const times = timesOf(msg, schedule.steps);
   const seed = setting(TYPE, 'seed', {} as NodeDef, msg);
@@ -67,6 +68,7 @@ export default function (RED: Red): void {
     catalog,
     build: buildNoiser,
     summary: (s, t) => t(s.rescaleTimesteps ? 'status.summaryRescaled' : 'status.summary', { mean: s.modelMeanType }),
-    standalone: (ctx) => (ctx.msg.t !== undefined && holdsImages(ctx.msg.payload) ? noiseImages(ctx) : undefined),
+    // msg.t asks for a strip: then msg.payload must hold images (refused, not passed on, when it does not).
+    standalone: (ctx) => (ctx.msg.t !== undefined ? noiseImages(ctx) : undefined),
   });
 }

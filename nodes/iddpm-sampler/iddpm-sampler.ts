@@ -7,13 +7,13 @@
  * the PNG carries. Every reply says its seed (msg.sample.seed, header X-IDDPM-Seed).
  */
 import {
-  PIPELINE_PARTS, respacingText, type EvaluateRequest, type ModelSpec, type PipelineSpec, type SampleRequest,
+  HTTP_STATUS, PIPELINE_PARTS, respacingText, type EvaluateRequest, type ModelSpec, type PipelineSpec, type SampleRequest,
 } from '../../engine/spec';
 import type { EvaluateResult, SampleResult } from '../../engine/host/protocol';
 import { pipelineOf, setting, UserError, valueOf } from '../shared/component';
 import { engineFor } from '../shared/engine';
 import { translator, type Translate } from '../shared/i18n';
-import { fail, showBusy, showReady } from '../shared/status';
+import { fail, nodeError, showBusy, showReady } from '../shared/status';
 import type { DoneFn, Node, NodeDef, NodeMessage, Red, SendFn } from '../shared/red';
 import catalog from './locales/en-US/iddpm-sampler.json';
 
@@ -118,16 +118,103 @@ function payloadOf(result: SampleResult): unknown {
   return result.raw;
 }
 
+/** The HTTP response a message from an `http in` node carries (express), if any. */
+interface HttpRes {
+  headersSent: boolean;
+  writableFinished: boolean;
+  once(event: 'close', fn: () => void): void;
+  status(code: number): HttpRes;
+  set(field: string, value: string): HttpRes;
+  json(body: unknown): void;
+}
+function httpResponseOf(msg: NodeMessage): HttpRes | undefined {
+  const res = (msg.res as { _res?: Partial<HttpRes> } | undefined)?._res;
+  return res && typeof res.once === 'function' && typeof res.json === 'function' ? (res as HttpRes) : undefined;
+}
+
+/**
+ * Messages whose requests a redeploy withdrew, by node id: the Sampler of the new deployment (same id) reports
+ * each to its flow's Catch nodes, which can still answer (an HTTP response, an MQTT reply) — the old flow's nodes
+ * are all stopping at once and can no longer.
+ */
+const withdrawn = new Map<string, NodeMessage[]>();
+/** How long a handed-over HTTP request may wait for the new flow to answer it before the Sampler does. */
+const HANDOVER_HTTP_MS = 3000;
+
+/** Longest wait for the new deployment's MQTT brokers to reconnect before reporting handed-over requests. */
+const RECONNECT_MS = 10_000;
+
+/**
+ * Resolves once the new deployment can carry replies: its MQTT broker connections (which an `mqtt out` needs to
+ * publish, and which reconnect after every deploy) are up, or RECONNECT_MS have passed.
+ */
+function whenFlowsCanReply(RED: Red): Promise<void> {
+  const brokers: string[] = [];
+  RED.nodes.eachNode?.((n) => void (n.type === 'mqtt-broker' && brokers.push(n.id)));
+  const until = Date.now() + RECONNECT_MS;
+  return new Promise((resolve) => {
+    const check = (): void => {
+      const up = brokers.every((id) => (RED.nodes.getNode?.(id) as { connected?: boolean } | null)?.connected !== false);
+      if (up || Date.now() > until) resolve();
+      else setTimeout(check, 100).unref();
+    };
+    check();
+  });
+}
+
+/** Answers an HTTP request the flow can no longer answer: 503, code CANCELLED, try again in 5 s. */
+function answer503(msg: NodeMessage, error: Error): void {
+  const res = httpResponseOf(msg);
+  if (res && !res.headersSent) res.status(HTTP_STATUS.CANCELLED).set('Retry-After', '5').json({ error: error.message, code: 'CANCELLED', status: HTTP_STATUS.CANCELLED });
+}
+
 export default function (RED: Red): void {
   const t = translator(RED, catalog);
   RED.nodes.registerType(TYPE, function (this: Node, config: NodeDef) {
     RED.nodes.createNode(this, config);
     const node = this;
     const engine = engineFor(RED);
-    /** Sampling requests in flight: closing the node (redeploy, removal) withdraws them from the engine. */
-    const inFlight = new Set<AbortController>();
+    /** Requests in flight: closing the node (redeploy, removal) withdraws them from the engine and answers them. */
+    const inFlight = new Map<AbortController, NodeMessage>();
     let closed = false;
+
+    /**
+     * Runs one engine request for `msg`, withdrawn when the node closes or when the HTTP client that asked for it
+     * hangs up (nobody is left to answer: the engine stops at its next step).
+     */
+    async function withdrawable<T>(msg: NodeMessage, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+      const withdraw = new AbortController();
+      inFlight.set(withdraw, msg);
+      const res = httpResponseOf(msg);
+      res?.once('close', () => {
+        if (!res.writableFinished) {
+          msg._iddpmClientGone = true;
+          withdraw.abort();
+        }
+      });
+      try {
+        return await run(withdraw.signal);
+      } finally {
+        inFlight.delete(withdraw);
+      }
+    }
     showReady(node, config.model ? t('status.idle', { model: config.model }) : t('status.idleNoModel'));
+
+    // Requests the previous deployment of this node withdrew: reported here once the new flows run.
+    const handedOver = withdrawn.get(node.id);
+    if (handedOver) {
+      withdrawn.delete(node.id);
+      const report = async (): Promise<void> => {
+        await whenFlowsCanReply(RED);
+        for (const msg of handedOver) {
+          const error = nodeError(t('errors.closed'), 'CANCELLED');
+          node.error(error, msg);
+          setTimeout(() => answer503(msg, error), HANDOVER_HTTP_MS).unref();
+        }
+      };
+      if (RED.events) RED.events.once('flows:started', () => void report());
+      else setImmediate(() => void report());
+    }
 
     async function checkAgainstModel(msg: NodeMessage, model: string): Promise<void> {
       const pipeline = pipelineOf(msg);
@@ -143,8 +230,6 @@ export default function (RED: Red): void {
       if (request) await checkAgainstModel(msg, request.model);
       showBusy(node, request ? t('status.starting', { model: request.model }) : t('status.regenerating'));
       let last = 0;
-      const withdraw = new AbortController();
-      inFlight.add(withdraw);
       const onProgress = (p: { step: number; total: number; batch: number; batches: number }): void => {
         const now = Date.now();
         if (closed || now - last < STATUS_EVERY_MS) return;
@@ -152,10 +237,9 @@ export default function (RED: Red): void {
         // p.batch is the engine's 0-based batch index.
         showBusy(node, t('status.progress', { step: p.step, total: p.total, batch: p.batch + 1, batches: p.batches }));
       };
-      const result = await (request
-        ? engine.sample(request, onProgress, withdraw.signal)
-        : engine.regenerate(msg.payload as Uint8Array, onProgress, withdraw.signal)
-      ).finally(() => inFlight.delete(withdraw));
+      const result = await withdrawable(msg, (signal) => (request
+        ? engine.sample(request, onProgress, signal)
+        : engine.regenerate(msg.payload as Uint8Array, onProgress, signal)));
       const model = request?.model ?? result.provenance?.model ?? '';
       const count = result.provenance?.sampler?.count ?? request?.count ?? 0;
       if (!closed) showReady(node, t(request ? 'status.done' : 'status.regenerated', { count, seconds: result.seconds.toFixed(1), backend: result.backend, seed: result.seed }));
@@ -174,7 +258,7 @@ export default function (RED: Red): void {
       const request = evaluateRequestOf(config, msg, t);
       await checkAgainstModel(msg, request.model);
       showBusy(node, t('status.evaluating', { model: request.model, count: request.count }));
-      const result: EvaluateResult = await engine.evaluate(request);
+      const result: EvaluateResult = await withdrawable(msg, (signal) => engine.evaluate(request, signal));
       if (!closed) showReady(node, t('status.evaluated', { bpd: result.bitsPerDim.toFixed(3), count: result.count, seconds: result.seconds.toFixed(1) }));
       msg.payload = result;
       msg.evaluation = { model: request.model, dataset: request.dataset };
@@ -188,15 +272,24 @@ export default function (RED: Red): void {
         if (!closed) send(msg);
         done();
       } catch (err) {
-        // A request withdrawn because the node closed is no failure of the message.
-        if (closed) done();
-        else fail(node, err, msg, done);
+        if (msg._iddpmClientGone) {
+          // The HTTP client hung up: nobody to answer, nothing failed.
+          if (!closed) showReady(node, t('status.clientGone'));
+          done();
+        } else if (closed) {
+          // Withdrawn by a redeploy or a removal: answered by the next deployment or just below (see close).
+          done();
+        } else fail(node, err, msg, done);
       }
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
       closed = true;
-      for (const request of inFlight) request.abort();
+      const pending = [...inFlight.values()].filter((m) => !m._iddpmClientGone);
+      for (const request of inFlight.keys()) request.abort();
+      if (pending.length && !removed) withdrawn.set(node.id, pending);
+      // Removed (or Node-RED stopping): no new deployment will answer; an HTTP request is answered here.
+      else for (const msg of pending) answer503(msg, nodeError(t('errors.closed'), 'CANCELLED'));
       done();
     });
   });

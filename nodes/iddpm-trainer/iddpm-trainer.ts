@@ -131,7 +131,7 @@ export default function (RED: Red): void {
           break;
         case 'error':
           jobs.delete(ev.name);
-          fail(node, t('errors.failed', { model: ev.name, reason: ev.message }), trigger, undefined, 'INTERNAL');
+          fail(node, t('errors.failed', { model: ev.name, reason: ev.message }), trigger, undefined, ev.code);
           break;
       }
     };

@@ -43,6 +43,9 @@ export interface Red {
   nodes: {
     createNode(node: object, def: NodeDef): void;
     registerType(type: string, ctor: (this: Node, def: NodeDef) => void): void;
+    /** Every node of the deployed flows (their configs). */
+    eachNode?(fn: (def: NodeDef) => void): void;
+    getNode?(id: string): unknown;
   };
   settings: Record<string, unknown>;
   /** Translates a key of the calling node set's message catalog (locales/en-US/<set>.json). */
@@ -58,6 +61,8 @@ export interface Red {
   comms?: { publish(topic: string, data: unknown, retain?: boolean): void };
   plugins?: { registerPlugin(id: string, definition: Record<string, unknown>): void };
   version?: () => string;
+  /** Runtime events, e.g. `flows:started` after every deploy. */
+  events?: { once(event: string, fn: () => void): void };
 }
 
 export type HttpHandler = (req: HttpRequest, res: HttpResponse, next: () => void) => void;

@@ -8,12 +8,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import {
-  decodePng, exampleFlowFiles, freePort, get, getWhenRouted, gridSize, problemsIn, readFlow, startNodeRed, tempUserDir,
-  trainTinyModels, type Flow, type Runtime,
+  decodePng, exampleFlowFiles, get, getWhenRouted, gridSize, problemsIn, readFlow, startAedes, startNodeRed, tempUserDir,
+  trainTinyModels, type Flow, type Runtime, type TestBroker,
 } from './runtime';
 import { EngineClient } from '../../engine/host/client';
 
@@ -25,8 +24,7 @@ const SIDE = 8;
 
 const flows = exampleFlowFiles().map((file) => ({ file, flow: readFlow(file) }));
 let red: Runtime;
-let broker: { close(cb?: () => void): void; on(ev: string, fn: (...args: unknown[]) => void): void };
-let brokerServer: net.Server;
+let broker: TestBroker;
 let brokerPort: number;
 let mqttClient: MqttClient;
 
@@ -43,14 +41,9 @@ function deployment(): Flow {
 }
 
 before(async () => {
-  const { Aedes } = await import('aedes');
-  const aedes = await Aedes.createBroker();
-  broker = aedes as unknown as typeof broker;
-  brokerServer = net.createServer(aedes.handle);
-  brokerPort = await freePort();
-  await new Promise<void>((resolve) => brokerServer.listen(brokerPort, resolve));
-  const subscribed = new Promise<void>((resolve) =>
-    broker.on('subscribe', (subs) => (subs as Array<{ topic: string }>).some((s) => s.topic === 'iddpm/sample/request') && resolve()));
+  broker = await startAedes();
+  brokerPort = broker.port;
+  const subscribed = broker.subscribed('iddpm/sample/request');
   const userDir = tempUserDir();
   // Training the test models and starting Node-RED overlap: the models are only needed by the first requests.
   // Flow 02/03 sample `demo`; flow 05 compares a hybrid + importance model with a simple + uniform one.
@@ -71,8 +64,7 @@ before(async () => {
 after(async () => {
   await mqttClient?.endAsync();
   await red?.stop();
-  await new Promise<void>((resolve) => (brokerServer ? brokerServer.close(() => resolve()) : resolve()));
-  broker?.close();
+  await broker?.close();
 });
 
 test('the examples: numbered, each explained by a comment node, every IDDPM node type used, core nodes only', () => {

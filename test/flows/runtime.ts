@@ -16,7 +16,7 @@ export const root = join(__dirname, '..', '..');
 export const examplesDir = join(root, 'examples');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const startScript = require(join(root, 'scripts', 'start.js')) as {
-  start(opts: { port: number; userDir: string; stdio: 'pipe'; env: NodeJS.ProcessEnv }): Promise<{ stop(): Promise<void>; child: import('node:child_process').ChildProcess }>;
+  start(opts: { port: number; userDir: string; stdio: 'pipe'; env: NodeJS.ProcessEnv }): Promise<{ stop(): Promise<void>; child: import('node:child_process').ChildProcess; editorUrl: string; host: string }>;
 };
 
 /** Node-RED flow configuration: an array of node objects. */
@@ -90,6 +90,8 @@ export interface Runtime {
   modelsDir: string;
   /** Everything Node-RED wrote to stdout and stderr so far. */
   log(): string;
+  /** Sends the Node-RED process a signal, e.g. SIGKILL to have it die mid-request (stop() still cleans up). */
+  kill(signal: NodeJS.Signals): void;
   stop(): Promise<void>;
 }
 
@@ -110,12 +112,14 @@ export async function startNodeRed(opts: { flow?: Flow; userDir?: string; env?: 
   });
   red.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   red.child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  const base = `http://localhost:${port}`;
+  // start.js binds loopback only and says where: use its address (`localhost` may resolve to ::1 first).
+  const base = red.editorUrl.replace(/\/$/, '');
   return {
     base,
     userDir,
     modelsDir,
     log: () => output,
+    kill: (signal) => void red.child.kill(signal),
     async stop() {
       await red.stop();
       rmSync(userDir, { recursive: true, force: true });
@@ -164,4 +168,29 @@ export function gridSize(count: number, columns: number, h: number, w = h): { wi
 /** Lines of the runtime's log that show a flow did not load or a node failed. */
 export function problemsIn(log: string): string[] {
   return log.split('\n').filter((l) => /\[error\]|Unknown type|missing types|Waiting for missing|Failed to load|TypeError/i.test(l));
+}
+
+/** An in-process MQTT 3.1.1 broker (aedes) on a free port of this machine. */
+export interface TestBroker {
+  port: number;
+  /** Resolves when some client subscribes to `topic`. */
+  subscribed(topic: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startAedes(): Promise<TestBroker> {
+  const { Aedes } = await import('aedes');
+  const aedes = await Aedes.createBroker();
+  const server = net.createServer(aedes.handle);
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  return {
+    port,
+    subscribed: (topic) => new Promise<void>((resolve) =>
+      aedes.on('subscribe', (subs: Array<{ topic: string }>) => subs.some((s) => s.topic === topic) && resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
 }

@@ -61,8 +61,11 @@ test('npm start comes up on PORT with the demo flow and serves the sample endpoi
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const urls = await started(child);
-  assert.equal(urls.editor, `http://localhost:${port}/`);
-  assert.equal(urls.sample, `http://localhost:${port}/iddpm/sample?count=16&steps=50`);
+  // Loopback only, and it says so: another local address (127.0.0.2) is refused, so is the network.
+  assert.equal(urls.editor, `http://127.0.0.1:${port}/`);
+  assert.equal(urls.sample, `http://127.0.0.1:${port}/iddpm/sample?count=16&steps=50`);
+  assert.match(output, /Listening on:\s+127\.0\.0\.1 only/);
+  await assert.rejects(fetch(`http://127.0.0.2:${port}/`), 'not reachable on another address');
   assert.equal((await get(urls.editor)).status, 200);
 
   // The first start deployed the demo flow and copied the demo model (when the package ships one).
@@ -70,7 +73,7 @@ test('npm start comes up on PORT with the demo flow and serves the sample endpoi
   assert.ok(flow.some((n) => n.type === 'iddpm-sampler') && flow.some((n) => n.type === 'iddpm-trainer'));
   assert.equal(existsSync(join(userDir, 'iddpm', 'models', 'demo')), shipsDemo);
 
-  const base = `http://localhost:${port}`;
+  const base = `http://127.0.0.1:${port}`;
   const r = await getWhenRouted(`${base}/iddpm/sample?count=1&steps=5&seed=1`, 60_000);
   if (shipsDemo) {
     assert.equal(r.status, 200, r.body.toString().slice(0, 300));

@@ -98,9 +98,10 @@ describe('Noiser', () => {
     assert.equal(await refusal({ rescaleTimesteps: 'yes' }), 'msg.rescaleTimesteps: must be true or false, not "yes"');
   });
 
-  test('a payload that is not images, or images without msg.t, passes through as a pipeline message', async () => {
+  test('msg.t with a payload that is not images is refused; without msg.t anything passes through as a pipeline message', async () => {
     await loadOne('iddpm-noiser', { modelMeanType: 'epsilon', rescaleTimesteps: true });
-    const out = await through({ payload: 'hello', t: 5 });
+    assert.match(await nextError(() => node('n1').receive({ payload: 'hello', t: 5 })), /^msg\.t asks for noised images, but msg\.payload holds no images \("hello"\)/);
+    const out = await through({ payload: 'hello' });
     assert.equal(out.payload, 'hello');
     assert.ok(out.iddpm?.noiser);
     const images = { shape: [1, 2, 2, 1], data: new Float32Array(4) };

@@ -13,9 +13,9 @@ import { sharedEngine } from '../../engine/host/client';
 import type { TrainProgress } from '../../engine/host/protocol';
 import type { ModelSpec } from '../../engine/spec';
 import type { NodeMessage } from '../../nodes/shared/red';
-import { ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextError, nextMessage, node, statuses, userDir } from './helper';
+import { ENGINE_SETTINGS, ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextError, nextMessage, node, statuses, userDir } from './helper';
 
-const engine = sharedEngine({ modelsDir, backend: 'wasm' });
+const engine = sharedEngine(ENGINE_SETTINGS);
 before(() => helper.startServer());
 afterEach(() => helper.unload());
 after(async () => {

@@ -11,9 +11,9 @@ import { sharedEngine } from '../../engine/host/client';
 import type { EvaluateResult, TrainEvent } from '../../engine/host/protocol';
 import type { CompletePipeline } from '../../engine/spec';
 import type { NodeMessage } from '../../nodes/shared/red';
-import { ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
+import { ENGINE_SETTINGS, ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
 
-const engine = sharedEngine({ modelsDir, backend: 'wasm' });
+const engine = sharedEngine(ENGINE_SETTINGS);
 const MODEL = 'bpd-small';
 /** T: every evaluation costs T UNet passes per image. */
 const T = 50;

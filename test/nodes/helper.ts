@@ -7,12 +7,16 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeMessage, NodeStatus } from '../../nodes/shared/red';
+import { engineSettings } from '../../nodes/shared/engine';
 
 helper.init(require.resolve('node-red'));
 
 export const userDir = mkdtempSync(join(tmpdir(), 'iddpm-nodes-'));
 export const modelsDir = join(userDir, 'iddpm', 'models');
-helper.settings({ userDir, iddpmBackend: 'wasm' });
+const settings = { userDir, iddpmBackend: 'wasm' };
+helper.settings(settings);
+/** The settings of the engine the nodes share (a test's own client with them is the same client). */
+export const ENGINE_SETTINGS = engineSettings({ settings });
 
 type NodeModule = (red: unknown) => void;
 const load = (name: string): NodeModule => (require(`../../nodes/${name}/${name}`) as { default: NodeModule }).default;
