@@ -7,6 +7,8 @@
  * IDDPM_BENCH_PRESETS=tiny limits the presets (for a quick look). On wasm the engine's worker threads do the work
  * (IDDPM_WORKERS, default one per core; 1 = all in this thread). The machine may be shared: besides images per
  * second of wall time, the figures per CPU-second (all threads of this process) say what the work costs.
+ * Last, the fairness figure (bench-share.ts): a 4-image DDIM-25 request's latency while one `tiny` job trains, over
+ * its idle latency (goal ≤ 2×); IDDPM_BENCH_SHARE=0 skips it.
  */
 import { writeFileSync } from 'node:fs';
 import { initBackend } from '../engine/backend';
@@ -19,6 +21,7 @@ import { UNet } from '../engine/unet/model';
 import { resolveUNetConfig } from '../engine/unet/presets';
 import type { SamplingModel } from '../engine/sample/generate';
 import { ParallelGradients, acquirePool, closePool, forwardInWorkers, generateInWorkers, releasePool, shareWeights, workerCount, type WorkerPool } from '../engine/parallel';
+import { benchSamplingDuringTraining, type ShareFigures } from './bench-share';
 
 const BATCH = 16;
 const STEPS = 20;
@@ -170,11 +173,12 @@ async function main(): Promise<void> {
   const presets = (process.env.IDDPM_BENCH_PRESETS ?? 'tiny,mnist').split(',').map((s) => s.trim()) as Array<'tiny' | 'mnist'>;
   const threads = workerCount(info.name);
   const pool = threads > 1 ? acquirePool(threads) : undefined;
-  const result: { backend: string; workers: number; batch: number; presets: Record<string, Figures> } = { backend: info.name, workers: threads, batch: BATCH, presets: {} };
+  const result: { backend: string; workers: number; batch: number; presets: Record<string, Figures>; samplingDuringTraining?: ShareFigures } = { backend: info.name, workers: threads, batch: BATCH, presets: {} };
   try {
     for (const p of presets) result.presets[p] = await benchPreset(p, info.name, pool);
-  } finally {
     if (pool) releasePool(pool);
+    if (process.env.IDDPM_BENCH_SHARE !== '0') result.samplingDuringTraining = await benchSamplingDuringTraining();
+  } finally {
     await closePool();
   }
 
@@ -191,6 +195,10 @@ async function main(): Promise<void> {
       const v = result.presets[p][c];
       return (v === undefined ? '-' : Number.isInteger(v) ? String(v) : v.toFixed(2)).padStart(12);
     }).join(''));
+  }
+  const share = result.samplingDuringTraining;
+  if (share) {
+    console.log(`sampling during training: a 4-image DDIM-25 request (tiny) takes ${share.duringTrainingSeconds.toFixed(2)} s beside one tiny job, ${share.idleSeconds.toFixed(2)} s idle: ${share.ratio.toFixed(2)}× (goal ≤ 2×)`);
   }
   if (process.env.IDDPM_BENCH_JSON) writeFileSync(process.env.IDDPM_BENCH_JSON, JSON.stringify(result, null, 2));
 }

@@ -43,3 +43,19 @@ buildSync({
   footer: { js: 'if (typeof window !== "undefined") window.IDDPM = IDDPM;' },
   logLevel: 'warning',
 });
+
+// The IDDPM sidebar's script (an editor plugin): its views and uPlot with its stylesheet, as one script that sets
+// window.IDDPMSidebar; nothing is fetched from elsewhere.
+buildSync({
+  entryPoints: [join(root, 'nodes', 'iddpm-sidebar', 'sidebar-client.ts')],
+  outfile: join(root, 'dist', 'nodes', 'iddpm-sidebar', 'sidebar.js'),
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  globalName: 'IDDPMSidebar',
+  platform: 'browser',
+  target: 'es2019',
+  loader: { '.css': 'text' },
+  footer: { js: 'if (typeof window !== "undefined") window.IDDPMSidebar = IDDPMSidebar;' },
+  logLevel: 'warning',
+});

@@ -28,7 +28,10 @@ export const ENGINE_LAYERS: string[][] = [
 ];
 
 const NODE_ALLOWED_ENGINE = ['engine/spec', 'engine/host/client.ts', 'engine/host/protocol.ts'];
-const BROWSER_MODULES = ['nodes/shared/rules.ts', 'nodes/shared/editor-client.ts'];
+const BROWSER_MODULES = [
+  'nodes/shared/rules.ts', 'nodes/shared/editor-client.ts', 'nodes/shared/model-picker.ts',
+  'nodes/iddpm-sidebar/sidebar-client.ts', 'nodes/iddpm-sidebar/charts.ts', 'nodes/iddpm-sidebar/style.ts',
+];
 
 function tsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {

@@ -2,7 +2,7 @@
  * The client the Node-RED nodes use to reach the shared engine: a child process (child_process.fork) that owns
  * TensorFlow.js, so training never blocks Node-RED and a native crash cannot take it down. The child is started
  * on the first request; if it dies, pending requests fail with ENGINE_EXITED, `exit` is emitted, and the next
- * request starts a new one.
+ * request starts a new one. Events: `train` (a job's TrainEvent), `queue` (the sampling queue changed), `exit`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -13,8 +13,8 @@ import {
   type TrainControl, type TrainOptions,
 } from '../spec';
 import type {
-  EngineInfo, EngineReply, EngineRequest, EngineSettings, EvaluateResult, JobStatus, NoiseResult, SampleProgress, SampleResult,
-  ScheduleChart,
+  EngineInfo, EngineReply, EngineRequest, EngineSettings, EvaluateResult, JobStatus, ModelSummary, NoiseResult,
+  SampleProgress, SampleQueueEntry, SampleResult, ScheduleChart, TrainLogPoint,
 } from './protocol';
 
 /** The engine's settings (engine/host/protocol EngineSettings). */
@@ -75,6 +75,10 @@ export class EngineClient extends EventEmitter {
       this.emit('train', reply.broadcast);
       return;
     }
+    if ('queue' in reply) {
+      this.emit('queue', reply.queue);
+      return;
+    }
     const p = this.pending.get(reply.id);
     if (!p) return;
     if ('progress' in reply) {
@@ -132,6 +136,25 @@ export class EngineClient extends EventEmitter {
   /** Generates images; aborting `signal` stops the request at the engine's next step (it then rejects). */
   sample(request: SampleRequest, onProgress?: (p: SampleProgress) => void, signal?: AbortSignal): Promise<SampleResult> {
     return this.request({ op: 'sample', request }, onProgress, signal);
+  }
+  /** Draws a PNG made by the engine again from its provenance (result.png is the remade PNG). */
+  regenerate(png: Uint8Array, onProgress?: (p: SampleProgress) => void, signal?: AbortSignal): Promise<SampleResult> {
+    return this.request({ op: 'regenerate', png }, onProgress, signal);
+  }
+  /** Cancels a sampling request by its id (a SampleQueueEntry's): a waiting one at once, a running one at its next step. */
+  cancelSample(requestId: number): Promise<{ cancelled: number }> {
+    return this.request({ op: 'cancelSample', requestId });
+  }
+  /** The sampling queue, the running request first, with its progress. */
+  sampleQueue(): Promise<SampleQueueEntry[]> {
+    return this.request({ op: 'sampleQueue' });
+  }
+  /** Every stored model with its pipeline, steps, last loss and last bits/dim. */
+  models(): Promise<Array<ModelSummary & { training: boolean }>> {
+    return this.request({ op: 'models' });
+  }
+  trainLog(name: string, points?: number): Promise<TrainLogPoint[]> {
+    return this.request({ op: 'trainLog', name, ...(points !== undefined ? { points } : {}) });
   }
   noise(request: NoiseRequest): Promise<NoiseResult> {
     return this.request({ op: 'noise', request });

@@ -15,7 +15,11 @@ function settings(): EngineSettings {
   return given ?? { modelsDir: process.env.IDDPM_MODELS_DIR ?? 'iddpm-models', backend: process.env.IDDPM_BACKEND };
 }
 
-const service = new EngineService({ ...settings(), broadcast: (ev) => send({ broadcast: ev }) });
+const service = new EngineService({
+  ...settings(),
+  broadcast: (ev) => send({ broadcast: ev }),
+  onQueue: (entries) => send({ queue: entries }),
+});
 
 async function shutdown(code: number): Promise<never> {
   await service.shutdown().catch(() => undefined);

@@ -2,16 +2,21 @@
  * Models loaded for sampling and evaluation, cached by checkpoint: a request for a model that has a newer
  * checkpoint on disk (it is training) loads the new weights and frees the old ones.
  */
-import { EngineError, type UNetConfig } from '../spec';
+import { EngineError, type ModelSpec, type UNetConfig } from '../spec';
 import type { ModelStore } from '../train';
 import { UNet } from '../unet/model';
 import { fromReferenceConfig } from '../unet/config';
 import type { SamplingModel } from '../sample/generate';
 
+/** A loaded model and the spec of the checkpoint its weights are from. */
+export interface LoadedModel extends SamplingModel {
+  spec: ModelSpec;
+}
+
 interface Entry {
   key: string;
   unet: UNet;
-  model: SamplingModel;
+  model: LoadedModel;
 }
 
 /** How many loaded models stay in memory (a `mnist` model is ~25 MB of weights). */
@@ -23,7 +28,7 @@ export class ModelCache {
   constructor(private readonly store: ModelStore) {}
 
   /** The model `name` with its EMA weights (default) or its raw weights. */
-  load(name: string, ema = true): SamplingModel {
+  load(name: string, ema = true): LoadedModel {
     let ckpt;
     try {
       ckpt = this.store.loadCheckpoint(name);
@@ -40,7 +45,8 @@ export class ModelCache {
     }
     const config = toConfig(ckpt.spec.unetConfig);
     const unet = UNet.fromStateDict(config, ema ? ckpt.ema : ckpt.weights);
-    const model: SamplingModel = {
+    const model: LoadedModel = {
+      spec: ckpt.spec,
       unet,
       pipeline: ckpt.spec.pipeline,
       imageSize: config.imageSize,

@@ -4,15 +4,17 @@
  * request bodies are engine/spec's; this file holds what only the wire needs: requests, replies, events, results.
  */
 import type {
-  ErrorCode, EvaluateRequest, NoiseRequest, PipelineSpec, SampleRequest, ScheduleSpec, TrainControl, TrainOptions,
+  ErrorCode, EvaluateRequest, NoiseRequest, PipelineSpec, SampleRequest, SampleState, ScheduleSpec, TrainControl,
+  TrainOptions,
 } from '../spec';
-import type { TrainProgress } from '../train/metrics';
+import type { TimestepCurves, TrainProgress } from '../train/metrics';
+import type { ModelSummary } from '../train/summary';
 import type { JobStatus, TrainEvent } from '../run/job';
 import type { NoiseResult, ScheduleChart } from '../run/noise';
 import type { SampleResult } from '../sample/result';
 import type { EvaluateResult } from '../sample/bpd';
 
-export type { TrainProgress, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult };
+export type { TrainProgress, TimestepCurves, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult, ModelSummary };
 
 /**
  * How an engine is set up (Node-RED settings iddpmModelsDir, iddpmBackend, iddpmDataDirs, iddpmMaxRequestCost,
@@ -40,6 +42,35 @@ export interface SampleProgress {
   batches: number;
 }
 
+/** A sampling request in the engine's queue (the running one first), for the editor's Sampling list. */
+export interface SampleQueueEntry {
+  /** The id `cancelSample` takes. */
+  id: number;
+  state: SampleState;
+  model: string;
+  count: number;
+  /** The respacing as text, absent for the full T. */
+  steps?: string;
+  method: string;
+  /** Made again from a PNG's provenance. */
+  regenerate?: boolean;
+  /** Step k of K in batch b (0-based) of B, once it runs. */
+  progress?: SampleProgress;
+  /** ms since the epoch. */
+  queuedAt: number;
+  startedAt?: number;
+}
+
+/** One line of a model's training log, for charts of its history. */
+export interface TrainLogPoint {
+  step: number;
+  loss: number;
+  mse?: number;
+  vb?: number;
+  lossQuartiles?: Array<number | null>;
+  imagesPerSec?: number;
+}
+
 export interface EngineInfo {
   backend: string;
   pid: number;
@@ -55,7 +86,13 @@ export type EngineRequest =
   | { op: 'control'; name: string; action: TrainControl }
   | { op: 'status'; name: string }
   | { op: 'sample'; request: SampleRequest }
+  /** Draws the images of a PNG made by the engine again, from its provenance. */
+  | { op: 'regenerate'; png: Uint8Array }
   | { op: 'cancelSample'; requestId: number }
+  | { op: 'sampleQueue' }
+  | { op: 'models' }
+  /** A model's training log, at most `points` lines (evenly thinned, the last kept). */
+  | { op: 'trainLog'; name: string; points?: number }
   | { op: 'noise'; request: NoiseRequest }
   | { op: 'schedule'; spec: ScheduleSpec }
   | { op: 'evaluate'; request: EvaluateRequest }
@@ -67,4 +104,6 @@ export type EngineReply =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: { message: string; code: ErrorCode } }
   | { id: number; progress: SampleProgress }
-  | { broadcast: TrainEvent };
+  | { broadcast: TrainEvent }
+  /** The sampling queue changed (a request came, started, moved on, ended). */
+  | { queue: SampleQueueEntry[] };

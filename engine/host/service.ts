@@ -1,7 +1,8 @@
 /**
  * What the engine process does with each request: a dispatcher over the run layer. It owns the backend, the
- * training jobs (one per model), the models loaded for sampling and a bounded queue of sampling requests. Usable
- * in-process (tests, library callers) or behind main.ts in the child process.
+ * training jobs (one per model), the models loaded for sampling and a bounded queue of sampling requests
+ * (queue.ts), which it lists and cancels by id. Usable in-process (tests, library callers) or behind main.ts in
+ * the child process.
  *
  * One error mapping: an EngineError keeps its code (a user's mistake is BAD_REQUEST or NOT_FOUND where it was
  * found); a cancelled sampling run is CANCELLED; anything else is INTERNAL — a failure of the engine, not of the
@@ -9,7 +10,7 @@
  */
 import { initBackend, backendInfo } from '../backend';
 import { createDataset } from '../data';
-import { ModelStore, imageShapeOf } from '../train';
+import { ModelStore, imageShapeOf, modelSummaries, type ModelSummary } from '../train';
 import { TrainingJob, type JobStatus, type TrainEvent } from '../run/job';
 import { noiseImages, scheduleChart, type NoiseResult, type ScheduleChart } from '../run/noise';
 import { generateInWorkers } from '../parallel/sample';
@@ -17,18 +18,25 @@ import { closePool } from '../parallel/pool';
 import { samplesToResult, type SampleResult } from '../sample/result';
 import { evaluateBpd, type EvaluateResult } from '../sample/bpd';
 import { freshSeed } from '../sample/generate';
+import { readProvenance, regenerationRequest, sampleProvenance } from '../sample/provenance';
 import {
-  ENGINE_DEFAULTS, EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, modelName, need,
-  respacingSteps, type CheckedSampleRequest, type ModelSpec, type NoiseRequest, type Respacing, type ScheduleSpec,
+  ENGINE_DEFAULTS, EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, integer, isBytes, modelName, need,
+  respacingSteps, respacingText, type ModelSpec, type NoiseRequest, type Respacing, type ScheduleSpec,
 } from '../spec';
 import { parameterCount } from '../unet/layout';
 import { ModelCache } from './models';
-import type { EngineInfo, EngineRequest, EngineSettings, SampleProgress } from './protocol';
+import { SampleQueue, type QueuedRequest } from './queue';
+import type { EngineInfo, EngineRequest, EngineSettings, SampleProgress, SampleQueueEntry, TrainLogPoint } from './protocol';
 
 export interface EngineServiceOptions extends EngineSettings {
   /** Where training events go (to the client, over IPC). */
   broadcast: (ev: TrainEvent) => void;
+  /** Where sampling-queue changes go (to the client, over IPC). */
+  onQueue?: (entries: SampleQueueEntry[]) => void;
 }
+
+/** Lines of a training log sent at most (trainLog's default and limit). */
+const LOG_POINTS = { default: 500, max: 5000 };
 
 /** The queue bound: the setting, else env IDDPM_SAMPLE_QUEUE, else ENGINE_DEFAULTS. */
 const maxQueueOf = (o: EngineSettings): number => o.maxQueue ?? (Number(process.env.IDDPM_SAMPLE_QUEUE) || ENGINE_DEFAULTS.maxQueue);
@@ -46,17 +54,22 @@ export class EngineService {
   readonly store: ModelStore;
   private readonly models: ModelCache;
   private readonly jobs = new Map<string, { job: TrainingJob; done: Promise<void> }>();
-  private sampleChain: Promise<unknown> = Promise.resolve();
-  private queued = 0;
+  private readonly queue: SampleQueue;
   private closing = false;
-  /** Ids of sampling requests the client gave up on (a closed Sampler node): they stop at the next step. */
+  /** Ids of evaluations the client gave up on (a closed Sampler node): they stop at the next pass. */
   private readonly cancelled = new Set<number>();
-  /** Ids of requests that ran out of time: they stop at the next step with TIMEOUT. */
-  private readonly timedOut = new Set<number>();
+  /** Ids of evaluations running now (cancelSample finds them here; sampling requests are in the queue). */
+  private readonly evaluating = new Set<number>();
 
   constructor(private readonly opts: EngineServiceOptions) {
     this.store = new ModelStore(opts.modelsDir);
     this.models = new ModelCache(this.store);
+    this.queue = new SampleQueue({
+      maxQueue: maxQueueOf(opts),
+      run: (entry, isCancelled) => this.sample(entry, isCancelled),
+      onChange: opts.onQueue,
+      updateMs: ENGINE_DEFAULTS.queueUpdateMs,
+    });
   }
 
   private async backend(): Promise<string> {
@@ -81,7 +94,11 @@ export class EngineService {
       case 'control': return this.control(req.name, req.action);
       case 'status': return this.status(req.name);
       case 'sample': return this.enqueueSample(req.request, progress, id);
-      case 'cancelSample': return this.cancelled.add(req.requestId) && { cancelled: req.requestId };
+      case 'regenerate': return this.regenerate(req.png, progress, id);
+      case 'cancelSample': return this.cancelSample(req.requestId);
+      case 'sampleQueue': return this.queue.list();
+      case 'models': return this.modelList();
+      case 'trainLog': return this.trainLog(req.name, req.points);
       case 'noise': return this.noise(req.request);
       case 'schedule': return this.schedule(req.spec);
       case 'evaluate': return this.evaluate(req.request, id);
@@ -138,6 +155,18 @@ export class EngineService {
   }
 
   /**
+   * Cancels a sampling request by id (the queue listing's, or the client's request id) — a waiting one at once, a
+   * running one at its next step — or a running evaluation at its next pass.
+   */
+  cancelSample(requestId: unknown): { cancelled: number } {
+    const id = need('requestId', integer(-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER), requestId);
+    if (this.queue.cancel(id)) return { cancelled: id };
+    if (!this.evaluating.has(id)) throw new EngineError(`No sampling request ${id} is queued or running`, 'NOT_FOUND');
+    this.cancelled.add(id);
+    return { cancelled: id };
+  }
+
+  /**
    * What a request over `count` images of `model` at `steps` costs (image-steps × million parameters), refused
    * up front beyond the engine's limit, before anything is loaded or queued.
    */
@@ -152,35 +181,27 @@ export class EngineService {
     }
   }
 
-  /** Marks request `id` timed out after the engine's time limit; the returned function clears the timer. */
-  private timeLimit(id: number): () => void {
+  /** The engine's time limit for one request: `expired()` turns true when it has run out; `clear()` ends it. */
+  private timeLimit(): { expired: () => boolean; clear: () => void } {
     const seconds = this.opts.requestTimeoutSeconds ?? ENGINE_DEFAULTS.requestTimeoutSeconds;
-    const timer = setTimeout(() => this.timedOut.add(id), seconds * 1000);
+    let expired = false;
+    const timer = setTimeout(() => (expired = true), seconds * 1000);
     timer.unref();
-    return () => clearTimeout(timer);
+    return { expired: () => expired, clear: () => clearTimeout(timer) };
   }
 
   /** Sampling runs one request at a time (they would only compete for the same cores); the queue is bounded. */
-  private enqueueSample(request: unknown, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
+  private enqueueSample(request: unknown, progress: (p: SampleProgress) => void, id: number, regenerate?: QueuedRequest['regenerate']): Promise<SampleResult> {
     const req = checkSampleRequest(request);
     this.checkCost(req.model, req.count, req.steps, 'sampling request');
-    if (this.queued >= maxQueueOf(this.opts)) {
-      throw new EngineError(`The sampling queue is full (${this.queued} requests waiting); try again shortly`, 'QUEUE_FULL');
-    }
-    this.queued++;
-    const run = this.sampleChain.then(() => this.sample(req, progress, id)).finally(() => {
-      this.queued--;
-      this.cancelled.delete(id);
-    });
-    this.sampleChain = run.catch(() => undefined);
-    return run;
+    return this.queue.add({ id, request: req, regenerate, onProgress: progress });
   }
 
-  private async sample(req: CheckedSampleRequest, progress: (p: SampleProgress) => void, id: number): Promise<SampleResult> {
+  /** One request of the queue: its model's current weights, its images, their PNGs with their provenance. */
+  private async sample({ request: req, onProgress: progress, regenerate }: QueuedRequest, isCancelled: () => boolean): Promise<SampleResult> {
     const started = Date.now();
-    if (this.cancelled.has(id)) throw new EngineError('Sampling was cancelled before it started', 'CANCELLED');
     const model = this.models.load(req.model, req.ema);
-    const clear = this.timeLimit(id);
+    const limit = this.timeLimit();
     const result = await generateInWorkers(model, {
       count: req.count,
       batchSize: req.batchSize,
@@ -192,15 +213,54 @@ export class EngineService {
       seed: req.seed ?? freshSeed(),
       progressEvery: req.progressEvery,
       framesEvery: req.framesEvery,
-    }, { onProgress: progress, isCancelled: () => this.closing || this.cancelled.has(id) || this.timedOut.has(id) })
+    }, { onProgress: progress, isCancelled: () => this.closing || isCancelled() || limit.expired() })
       .catch((err: unknown) => {
-        throw this.timedOut.has(id) ? this.timeoutError() : err;
+        throw limit.expired() ? this.timeoutError() : err;
       })
-      .finally(() => {
-        clear();
-        this.timedOut.delete(id);
-      });
-    return samplesToResult(result, req.format, req.columns || undefined, (Date.now() - started) / 1000, await this.backend());
+      .finally(() => limit.clear());
+    const provenance = sampleProvenance({
+      spec: model.spec, steps: req.steps, method: req.method, eta: req.eta, clipDenoised: req.clipDenoised, ema: req.ema,
+      count: req.count, classes: result.classes, seed: result.seed,
+      // Made again: the same record as the original (a preview stays a preview of its training step).
+      ...(regenerate ? { kind: regenerate.kind as 'sample' | 'preview', trainStep: regenerate.trainStep } : {}),
+    });
+    return samplesToResult(result, req.format, req.columns || undefined, (Date.now() - started) / 1000, await this.backend(), provenance);
+  }
+
+  /**
+   * Draws the images of a PNG the engine made (a sample or a preview) again from its provenance: the same model
+   * at the same step, the same settings and seed give the same bytes. The reply's `png` is the remade PNG.
+   */
+  async regenerate(png: unknown, progress: (p: SampleProgress) => void = () => undefined, id = 0): Promise<SampleResult> {
+    if (!isBytes(png)) throw new EngineError('regenerate needs a PNG (msg.payload) made by the IDDPM nodes', 'BAD_REQUEST');
+    const provenance = readProvenance(png);
+    if (provenance.model && !this.store.hasCheckpoint(provenance.model)) {
+      throw new EngineError(`The PNG was drawn by model "${provenance.model}", which is not stored here`, 'NOT_FOUND');
+    }
+    const request = regenerationRequest(provenance, this.store.readSpec(provenance.model!));
+    const result = await this.enqueueSample(request, progress, id, provenance);
+    const again = provenance.output === 'pngs' ? result.pngs![provenance.images[0]] : result.png!;
+    return { ...result, png: again, pngs: undefined, provenance: { ...result.provenance!, images: provenance.images } };
+  }
+
+  /** Every stored model's summary; `training` for those with a job running. */
+  modelList(): Array<ModelSummary & { training: boolean }> {
+    return modelSummaries(this.store).map((m) => ({ ...m, training: this.activeJob(m.name) !== undefined }));
+  }
+
+  /** A model's training log, thinned evenly to at most `points` lines (the last always kept). */
+  trainLog(name: unknown, points: unknown): TrainLogPoint[] {
+    const model = need('name', modelName, name);
+    const max = points === undefined ? LOG_POINTS.default : need('points', integer(1, LOG_POINTS.max), points);
+    const log = this.store.readLog(model).filter((e) => typeof e.step === 'number' && typeof e.loss === 'number');
+    const stride = Math.max(1, Math.ceil(log.length / max));
+    const kept = log.filter((_, i) => (log.length - 1 - i) % stride === 0);
+    return kept.map((e) => {
+      const p: TrainLogPoint = { step: e.step as number, loss: e.loss as number };
+      for (const k of ['mse', 'vb', 'imagesPerSec'] as const) if (typeof e[k] === 'number') p[k] = e[k] as number;
+      if (Array.isArray(e.lossQuartiles)) p.lossQuartiles = e.lossQuartiles as Array<number | null>;
+      return p;
+    });
   }
 
   noise(request: NoiseRequest): Promise<NoiseResult> {
@@ -219,21 +279,28 @@ export class EngineService {
     const req = checkEvaluateRequest(request);
     this.checkCost(req.model, req.count, req.steps, 'evaluation');
     const model = this.models.load(req.model, req.ema);
-    const dataset = await createDataset(req.dataset, imageShapeOf(this.store.readSpec(req.model).unetConfig));
-    const clear = this.timeLimit(id);
-    return evaluateBpd(model, dataset, {
+    const dataset = await createDataset(req.dataset, imageShapeOf(model.spec.unetConfig));
+    const limit = this.timeLimit();
+    this.evaluating.add(id);
+    const result = await evaluateBpd(model, dataset, {
       count: req.count,
       batchSize: req.batchSize,
       seed: req.seed,
       perTimestep: req.perTimestep,
       steps: req.steps,
-    }, { isCancelled: () => this.closing || this.cancelled.has(id) || this.timedOut.has(id) }).catch((err: unknown) => {
-      throw this.timedOut.has(id) ? this.timeoutError() : err;
+    }, { isCancelled: () => this.closing || this.cancelled.has(id) || limit.expired() }).catch((err: unknown) => {
+      throw limit.expired() ? this.timeoutError() : err;
     }).finally(() => {
-      clear();
-      this.timedOut.delete(id);
+      limit.clear();
+      this.evaluating.delete(id);
       this.cancelled.delete(id);
     });
+    // The Models list shows the last evaluation (of which weights: the step says).
+    this.store.saveEvaluation(req.model, {
+      bitsPerDim: result.bitsPerDim, count: result.count, dataset: req.dataset,
+      ...(req.steps ? { steps: respacingText(req.steps) } : {}), step: model.spec.step, at: new Date().toISOString(),
+    });
+    return result;
   }
 
   modelSpec(name: unknown): ModelSpec {
@@ -250,7 +317,8 @@ export class EngineService {
       await e.job.stop();
       await e.done;
     }));
-    await this.sampleChain;
+    this.queue.rejectWaiting(new EngineError('The IDDPM engine is shutting down', 'BUSY'));
+    await this.queue.idle();
     this.models.clear();
     await closePool();
     return { stopped: active.map(([n]) => n) };

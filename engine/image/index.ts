@@ -5,3 +5,4 @@ export {
 export { DecodeOptions, ImageInput, encodePng, encodePngs, decodeImage, decodeImages, isPngOrJpeg } from './codec';
 export { GridOptions, makeGrid, upscaleNearest } from './grid';
 export { resizeUint8 } from './resize';
+export { PngChunk, pngChunks, encodeChunk, iTXtData, withTextChunk, readTextChunks } from './png-text';

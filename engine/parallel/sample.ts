@@ -12,6 +12,7 @@ import { UNet } from '../unet/model';
 import { acquirePool, releasePool, workerCount, type WorkerPool } from './pool';
 import type { SharedWeights } from './protocol';
 import type { ShareProgress } from './sample-images';
+import { workShare } from './share';
 import { parameterViews, sharedBufferFor, storeVariables } from './weights';
 
 let snapshots = 0;
@@ -53,9 +54,19 @@ function progressTracker(shares: number, onProgress: NonNullable<GenerateHooks['
 
 /**
  * generate() on the engine's worker threads when there are several (wasm); in this thread otherwise, and for
- * requests that keep frames of the reverse process or have a single image.
+ * requests that keep frames of the reverse process or have a single image. While it runs, training leaves it
+ * its share of the threads (share.ts).
  */
 export async function generateInWorkers(model: SamplingModel, options: GenerateOptions, hooks: GenerateHooks = {}): Promise<GenerateResult> {
+  const ended = workShare().samplingStarted();
+  try {
+    return await generateOnThreads(model, options, hooks);
+  } finally {
+    ended();
+  }
+}
+
+async function generateOnThreads(model: SamplingModel, options: GenerateOptions, hooks: GenerateHooks): Promise<GenerateResult> {
   const threads = workerCount(backendInfo()?.name);
   const o = checkGenerateOptions(options);
   if (threads <= 1 || o.count < 2 || o.framesEvery > 0 || !(model.unet instanceof UNet)) return generate(model, options, hooks);

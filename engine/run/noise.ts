@@ -5,10 +5,13 @@
 import { tf } from '../tf';
 import { Rng } from '../rng';
 import { createDiffusion, type GaussianDiffusion } from '../diffusion';
-import { decodeImages, encodePng, makeGrid } from '../image';
+import { createDataset } from '../data';
+import { decodeImages, encodePng, makeGrid, type ImageBatch } from '../image';
+import { packageInfo } from '../digest';
+import { withProvenance } from '../sample/provenance';
 import {
-  InvalidValue, LIMITS, checkImageInput, checkSchedule, intOrList, need, object, SEED, type NoiseRequest, type RawImages,
-  type ScheduleKind, type ScheduleSpec,
+  InvalidValue, LIMITS, PROVENANCE_FORMAT, checkDatasetPick, checkImageInput, checkSchedule, intOrList, isDatasetPick, need,
+  object, SEED, type NoiseRequest, type RawImages, type ScheduleKind, type ScheduleSpec,
 } from '../spec';
 
 export interface NoiseResult {
@@ -43,17 +46,35 @@ function forwardProcess(spec: ScheduleSpec): GaussianDiffusion {
   });
 }
 
-/** Every image of the request noised at every t, as raw images and as one PNG strip. */
+/** Side of the dataset images a pick gives: the engine's MNIST size (28×28 padded to 32×32). */
+const PICK_SIDE = 32;
+
+/** The images of a dataset pick, [-1, 1], in the order of its indices. */
+async function pickedImages(pick: unknown): Promise<ImageBatch> {
+  const p = checkDatasetPick('images', pick);
+  const dataset = await createDataset({ kind: p.dataset, split: p.split }, { imageSize: PICK_SIDE, channels: 1 });
+  const bad = p.indices.find((i) => i >= dataset.size);
+  if (bad !== undefined) {
+    throw new InvalidValue('images.indices', { key: 'datasetIndices', params: { max: LIMITS.imagesPerMessage, split: p.split, last: dataset.size - 1, got: bad } });
+  }
+  const { x } = dataset.getBatch(p.indices);
+  return { shape: [p.indices.length, PICK_SIDE, PICK_SIDE, 1], data: x };
+}
+
+/**
+ * Every image of the request noised at every t, as raw images and as one PNG strip (with its provenance: the
+ * schedule, the t of each column and the seed). The images may be a pick of MNIST / Fashion-MNIST test images.
+ */
 export async function noiseImages(request: NoiseRequest): Promise<NoiseResult> {
   const r = need('request', object, request) as unknown as NoiseRequest;
-  const input = checkImageInput('images', r.images);
+  const input = isDatasetPick(r.images) ? undefined : checkImageInput('images', r.images);
   const diffusion = forwardProcess(r.schedule);
   try {
     const T = diffusion.numTimesteps;
     const tv = need('t', intOrList(0, T - 1, LIMITS.noiseTimes), r.t);
     const ts = Array.isArray(tv) ? tv : [tv];
     const seed = r.seed === undefined ? 0 : need('seed', SEED, r.seed);
-    const images = await decodeImages(input).catch((err: Error) => {
+    const images = input === undefined ? await pickedImages(r.images) : await decodeImages(input).catch((err: Error) => {
       throw new InvalidValue('images', { key: 'images', params: { reason: err.message } });
     });
     const [n, h, w, c] = images.shape;
@@ -71,7 +92,11 @@ export async function noiseImages(request: NoiseRequest): Promise<NoiseResult> {
     out.dispose();
     const noised: RawImages = { shape: [n * ts.length, h, w, c], data };
     const picture = noised.shape[0] === 1 ? noised : makeGrid(noised, { columns: ts.length });
-    const png = await encodePng(picture.data, picture.shape[1], picture.shape[2], picture.shape[3]);
+    const pkg = packageInfo();
+    const png = withProvenance(await encodePng(picture.data, picture.shape[1], picture.shape[2], picture.shape[3]), {
+      format: PROVENANCE_FORMAT, kind: 'noise', package: pkg.name, packageVersion: pkg.version, seed,
+      images: Array.from({ length: n }, (_, i) => i), columns: ts.length, t: ts,
+    });
     return { images: noised, png, t: ts };
   } finally {
     diffusion.dispose();

@@ -35,5 +35,20 @@ export const EVALUATE_DEFAULTS = { count: 16, batchSize: 16, split: 'test' as co
  * What one engine does for anonymous callers (HTTP, MQTT) at most: sampling requests waiting in its queue; the
  * cost of one request in image-steps × million parameters (16 images × 1000 steps of the 1.2 M-parameter tiny
  * preset ≈ 19 000: a few minutes of this CPU); and the seconds one request may run before it is stopped.
+ *
+ * How the engine runs jobs beside requests:
+ * - firstPreviewSeconds: the first preview of a run comes after this much training time (or at the first
+ *   `sampleEvery` step, if sooner), then every `sampleEvery` steps: a person sees the first samples within minutes;
+ * - samplingShare: while a sampling request runs, training leaves the worker threads to it for this many times
+ *   the length of each training step, so a request waits about (1 + 1/share)× its idle time, not 7×;
+ * - curvePoints: per-timestep curves (loss over t, p_t over t) are sent in at most this many bins;
+ * - timestepHistory: losses kept per t for the loss-over-t curve;
+ * - previewSteps / previewFrames: a preview is a respaced ancestral sample of this many steps, with x_t and x̂₀
+ *   kept this many times on the way;
+ * - queueUpdateMs: sampling-queue updates are sent at most this often while requests make progress.
  */
-export const ENGINE_DEFAULTS = { maxQueue: 32, maxRequestCost: 20_000, requestTimeoutSeconds: 600 };
+export const ENGINE_DEFAULTS = {
+  maxQueue: 32, maxRequestCost: 20_000, requestTimeoutSeconds: 600,
+  firstPreviewSeconds: 120, samplingShare: 2, curvePoints: 200, timestepHistory: 10, previewSteps: 25, previewFrames: 5,
+  queueUpdateMs: 250,
+};

@@ -68,6 +68,18 @@ export type TrainControl = (typeof TRAIN_CONTROLS)[number];
 export const JOB_STATES = ['starting', 'running', 'paused', 'stopping', 'stopped', 'done', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
+/**
+ * What a job is doing, for status lines that tell the truth while it starts (which takes a minute or two on a
+ * CPU): loading the dataset, building the model, starting the worker threads, resuming from the checkpoint,
+ * the first step (kernels compile); then training, drawing a preview, writing a checkpoint.
+ */
+export const JOB_PHASES = ['loading-dataset', 'building-model', 'starting-workers', 'resuming', 'first-step', 'training', 'preview', 'checkpoint', 'finished'] as const;
+export type JobPhase = (typeof JOB_PHASES)[number];
+
+/** Where a sampling request is in the engine's queue. */
+export const SAMPLE_STATES = ['queued', 'running'] as const;
+export type SampleState = (typeof SAMPLE_STATES)[number];
+
 /** The five parts of a pipeline, one per component node, in wiring order. */
 export const PIPELINE_PARTS = ['schedule', 'noiser', 'unet', 'loss', 'timesteps'] as const;
 export type PipelinePart = (typeof PIPELINE_PARTS)[number];

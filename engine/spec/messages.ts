@@ -31,6 +31,8 @@ export const MESSAGES: Record<string, string> = {
   stepsOverT: 'is out of range: this model has T = __max__, so use 2 … __max__ steps, not __got__',
   runName: 'is "__got__" but the run is for model "__name__"',
   labels: 'must be one whole number ≥ 0 per image (__count__ images), not __got__',
+  provenance: 'cannot be made again: __reason__',
+  datasetIndices: 'must be 1 to __max__ whole numbers, each an image of the __split__ split (0 … __last__), not __got__',
 };
 
 /** Node-RED's i18next interpolation: __name__; values are not escaped (its runtime does not escape them either). */

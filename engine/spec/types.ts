@@ -165,9 +165,18 @@ export interface EvaluateRequest {
   steps?: number | string;
 }
 
+/** Images of a shipped dataset by index (its split's order), for pictures of real data (the Noiser's strips). */
+export interface DatasetPick {
+  dataset: BuiltinDataset;
+  /** Default `test`. */
+  split?: DatasetSplit;
+  indices: number[];
+}
+
 export interface NoiseRequest {
   schedule: ScheduleSpec;
-  images: ImageInput;
+  /** The images, or a pick of dataset images (32×32, as the engine trains on them). */
+  images: ImageInput | DatasetPick;
   /** One t for all images, or a list: each image noised at every t (a strip). */
   t: number | number[];
   seed?: number;

@@ -19,7 +19,7 @@ import {
 } from './defaults';
 import type { Respacing } from './respacing';
 import type {
-  CompletePipeline, DatasetSpec, EvaluateRequest, ImageInput, LossSpec, NoiserSpec, PipelineSpec, RawImages,
+  CompletePipeline, DatasetPick, DatasetSpec, EvaluateRequest, ImageInput, LossSpec, NoiserSpec, PipelineSpec, RawImages,
   ResolvedTrainOptions, SampleRequest, ScheduleSpec, TimestepsSpec, TrainOptions, UNetSpec,
 } from './types';
 import type { UNetConfig } from './unet';
@@ -153,6 +153,24 @@ export function checkImageInput(field: string, v: unknown): ImageInput {
   }
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) return checkRawImages(field, v);
   throw new InvalidValue(field, { key: 'images', params: { reason: `got ${shown(v)}` } });
+}
+
+/** `{ dataset, split?, indices }`: a pick of a shipped dataset's images (not pixels themselves). */
+export function isDatasetPick(v: unknown): v is DatasetPick {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && 'dataset' in v && !('data' in v);
+}
+
+/** A dataset pick checked (its indices against the split's size where the images are loaded). */
+export function checkDatasetPick(field: string, v: unknown): Required<DatasetPick> {
+  const o = record(field, v, ['dataset', 'split', 'indices']);
+  const dataset = need(at(field, 'dataset'), DATASET_FIELDS.kind, o.dataset);
+  if (dataset !== 'mnist' && dataset !== 'fashion-mnist') throw new InvalidValue(at(field, 'dataset'), { key: 'choice', params: { choices: 'mnist, fashion-mnist', got: shown(dataset) } });
+  const split = isBlank(o.split) ? 'test' : need(at(field, 'split'), DATASET_FIELDS.split, o.split);
+  const list = Array.isArray(o.indices) ? o.indices : [o.indices];
+  if (list.length === 0 || list.length > LIMITS.imagesPerMessage || !list.every((i) => Number.isInteger(i) && (i as number) >= 0)) {
+    throw new InvalidValue(at(field, 'indices'), { key: 'datasetIndices', params: { max: LIMITS.imagesPerMessage, split, last: '…', got: shown(o.indices) } });
+  }
+  return { dataset, split, indices: list as number[] };
 }
 
 /** Class labels: whole numbers ≥ 0 (their count and range are checked against the images and the model). */

@@ -1,6 +1,8 @@
 /** Training: the step (Adam, EMA, microbatches), metrics, the model store with atomic checkpoints. */
 export { Trainer, NonFiniteLossError, type StepResult, type TrainerParts } from './trainer';
 export { ModelStore, checkpointDirName, type Checkpoint, type CheckpointInput, type OptimizerRecord, type TrainState, type TensorDict } from './store';
-export { MetricsWindow, summarizeImportance, type StepLosses, type ImportanceSummary, type TrainProgress } from './metrics';
+export { MetricsWindow, StepClock, TimestepLosses, summarizeImportance, type StepLosses, type ImportanceSummary, type TimestepCurves, type TrainProgress } from './metrics';
 export { autoMicrobatch, microbatchFor, tapeBytesPerImage, TAPE_BUDGET_BYTES } from './microbatch';
 export { resolveTrainRequest, unetConfigFor, trainingDiffusion, imageShapeOf, modelSpecOf } from './pipeline';
+export { modelSummary, modelSummaries, pipelineSummary, type ModelSummary } from './summary';
+export type { StoredEvaluation } from './store';

@@ -6,6 +6,7 @@
  *                         PyTorch names and layouts), optimizer.safetensors (Adam moments), state.json
  *                         (step, random generators, timestep- and data-sampler state)
  *   log.jsonl             one TrainProgress per line
+ *   evaluation.json       the last bits/dim evaluation (StoredEvaluation), when one was made
  *
  * A checkpoint is written into `ckpt-<step>.tmp/` (every file fsynced), renamed to `ckpt-<step>/`, and only then
  * does `latest` move to it (atomic rename). A process killed at any point leaves `latest` naming a complete
@@ -65,6 +66,21 @@ export type SaveStageHook = (stage: string) => void;
 const FILES = { spec: 'model.json', weights: 'weights.safetensors', ema: 'ema.safetensors', optimizer: 'optimizer.safetensors', state: 'state.json' } as const;
 const LATEST = 'latest';
 const LOG = 'log.jsonl';
+const EVALUATION = 'evaluation.json';
+/** How much of the end of log.jsonl lastLogEntry reads (a progress line is well under 1 KB). */
+const LOG_TAIL_BYTES = 16 * 1024;
+
+/** The last evaluation of a model (the Sampler's evaluate mode), kept beside its checkpoints. */
+export interface StoredEvaluation {
+  bitsPerDim: number;
+  count: number;
+  dataset: { kind: string; split: string };
+  /** Respacing of the bound, when not the full T. */
+  steps?: string;
+  /** The checkpoint step that was evaluated. */
+  step: number;
+  at: string;
+}
 const CKPT_DIR = /^ckpt-(\d+)(-\d+)?(\.tmp)?$/;
 /** What writeFileAtomic names its temporary files. */
 const ATOMIC_TMP = /^\.[^/]+\.\d+\.tmp$/;
@@ -216,6 +232,47 @@ export class ModelStore {
       }
     }
     return out;
+  }
+
+  /** The training log's last entry (read from the end of the file), or undefined when there is none. */
+  lastLogEntry(name: string): Record<string, unknown> | undefined {
+    const file = path.join(this.modelDir(name), LOG);
+    if (!fs.existsSync(file)) return undefined;
+    const size = fs.statSync(file).size;
+    const length = Math.min(size, LOG_TAIL_BYTES);
+    const buf = Buffer.alloc(length);
+    const fd = fs.openSync(file, 'r');
+    try {
+      fs.readSync(fd, buf, 0, length, size - length);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const lines = buf.toString('utf8').split('\n').filter((l) => l.trim());
+    // The first line may be cut by the window and the last by a crash: the last one that parses wins.
+    for (let i = lines.length - 1; i >= 0; i--) {
+      try {
+        return JSON.parse(lines[i]) as Record<string, unknown>;
+      } catch {
+        // cut short
+      }
+    }
+    return undefined;
+  }
+
+  /** Keeps the result of an evaluation of the current checkpoint (replacing the previous one). */
+  saveEvaluation(name: string, evaluation: StoredEvaluation): void {
+    writeFileAtomic(path.join(this.modelDir(name), EVALUATION), JSON.stringify(evaluation, null, 2));
+  }
+
+  /** The last stored evaluation, or undefined. */
+  readEvaluation(name: string): StoredEvaluation | undefined {
+    const file = path.join(this.modelDir(name), EVALUATION);
+    if (!fs.existsSync(file)) return undefined;
+    try {
+      return readJson<StoredEvaluation>(file);
+    } catch {
+      return undefined;
+    }
   }
 
   /**

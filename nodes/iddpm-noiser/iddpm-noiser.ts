@@ -2,9 +2,10 @@
  * Noiser node: the forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1−ᾱ_t) I) (paper eq. 9) and what the model
  * predicts (the reference's model mean type: ε or x_0), as msg.iddpm.noiser. Standalone, given images in
  * msg.payload and msg.t, it noises them at t (one t, or a list: a strip of the forward process) and sends a PNG.
+ * The images may be real digits: msg.payload = { dataset: "mnist", split: "test", indices: [0, 1, 2] }.
  * Without msg.t images pass on untouched: they may be a Trainer's in-message dataset.
  */
-import { LIMITS, SCHEDULE_DEFAULTS, isBytes, type NoiseRequest, type NoiserSpec, type ScheduleSpec } from '../../engine/spec';
+import { LIMITS, SCHEDULE_DEFAULTS, isBytes, isDatasetPick, type NoiseRequest, type NoiserSpec, type ScheduleSpec } from '../../engine/spec';
 import { intOrList, shown } from '../shared/rules';
 import { describeIssue } from '../shared/i18n';
 import { pipelineOf, putPart, registerComponent, setting, UserError, type ComponentContext } from '../shared/component';
@@ -24,10 +25,14 @@ export function buildNoiser(config: NodeDef, msg: NodeMessage | undefined): Nois
   };
 }
 
-/** PNG/JPEG Buffer(s) or { shape, data }: what the Noiser noises instead of passing the pipeline on. */
+/**
+ * PNG/JPEG Buffer(s), { shape, data } or a dataset pick { dataset, split, indices }: what the Noiser noises instead
+ * of passing the pipeline on.
+ */
 export function holdsImages(payload: unknown): boolean {
   if (isBytes(payload)) return true;
   if (Array.isArray(payload)) return payload.length > 0 && isBytes(payload[0]);
+  if (isDatasetPick(payload)) return true;
   return typeof payload === 'object' && payload !== null && 'shape' in payload && 'data' in payload;
 }
 

@@ -3,7 +3,8 @@
  * (ancestral, over the full T or respaced steps, paper section 4) or DDIM; or, in evaluate mode, measures the
  * model's likelihood in bits/dim on dataset images (the variational bound, with per-timestep terms for the
  * paper's Figure 2). The model's stored spec says everything else; a pipeline in msg.iddpm is checked against it
- * and a mismatch refused.
+ * and a mismatch refused. Given a PNG it made (msg.payload), it draws the same image again from the provenance
+ * the PNG carries. Every reply says its seed (msg.sample.seed, header X-IDDPM-Seed).
  */
 import {
   HTTP_STATUS, PIPELINE_PARTS, respacingText, type EvaluateRequest, type ModelSpec, type PipelineSpec, type SampleRequest,
@@ -17,6 +18,12 @@ import type { DoneFn, Node, NodeDef, NodeMessage, Red, SendFn } from '../shared/
 import catalog from './locales/en-US/iddpm-sampler.json';
 
 const TYPE = 'iddpm-sampler';
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** A PNG file in msg.payload (its signature): the Sampler then makes that image again from its provenance. */
+export function isPng(payload: unknown): payload is Uint8Array {
+  return payload instanceof Uint8Array && payload.length > 8 && PNG_SIGNATURE.every((b, i) => payload[i] === b);
+}
 /** Status updates at most this often while sampling. */
 const STATUS_EVERY_MS = 250;
 
@@ -218,21 +225,33 @@ export default function (RED: Red): void {
     }
 
     async function generate(msg: NodeMessage): Promise<void> {
-      const request = sampleRequestOf(config, msg, t);
-      await checkAgainstModel(msg, request.model);
-      showBusy(node, t('status.starting', { model: request.model }));
+      const again = isPng(msg.payload);
+      const request = again ? undefined : sampleRequestOf(config, msg, t);
+      if (request) await checkAgainstModel(msg, request.model);
+      showBusy(node, request ? t('status.starting', { model: request.model }) : t('status.regenerating'));
       let last = 0;
-      const result = await withdrawable(msg, (signal) => engine.sample(request, (p) => {
+      const onProgress = (p: { step: number; total: number; batch: number; batches: number }): void => {
         const now = Date.now();
         if (closed || now - last < STATUS_EVERY_MS) return;
         last = now;
         // p.batch is the engine's 0-based batch index.
         showBusy(node, t('status.progress', { step: p.step, total: p.total, batch: p.batch + 1, batches: p.batches }));
-      }, signal));
-      if (!closed) showReady(node, t('status.done', { count: request.count, seconds: result.seconds.toFixed(1), backend: result.backend }));
-      msg.payload = payloadOf(result);
-      msg.sample = { model: request.model, count: request.count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend };
-      if (result.format === 'grid') msg.headers = { ...(msg.headers as object | undefined), 'content-type': 'image/png' };
+      };
+      const result = await withdrawable(msg, (signal) => (request
+        ? engine.sample(request, onProgress, signal)
+        : engine.regenerate(msg.payload as Uint8Array, onProgress, signal)));
+      const model = request?.model ?? result.provenance?.model ?? '';
+      const count = result.provenance?.sampler?.count ?? request?.count ?? 0;
+      if (!closed) showReady(node, t(request ? 'status.done' : 'status.regenerated', { count, seconds: result.seconds.toFixed(1), backend: result.backend, seed: result.seed }));
+      // Made again: the one PNG it was given, drawn anew.
+      msg.payload = request ? payloadOf(result) : result.png;
+      msg.sample = {
+        model, count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend,
+        seed: result.seed, provenance: result.provenance, ...(request ? {} : { regenerated: true }),
+      };
+      const headers: Record<string, string> = { ...(msg.headers as Record<string, string> | undefined), 'x-iddpm-seed': String(result.seed) };
+      if (result.format === 'grid' || !request) headers['content-type'] = 'image/png';
+      msg.headers = headers;
     }
 
     async function evaluate(msg: NodeMessage): Promise<void> {

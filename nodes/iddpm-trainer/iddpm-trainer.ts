@@ -67,8 +67,29 @@ export function completePipeline(msg: NodeMessage, t: Translate): CompletePipeli
   return pipeline as CompletePipeline;
 }
 
-function progressText(t: Translate, p: { step: number; loss: number; imagesPerSec: number; backend: string }): string {
-  return t('status.progress', { step: p.step, loss: p.loss.toPrecision(4), speed: p.imagesPerSec.toFixed(1), backend: p.backend });
+/** "1h 02m", "4m 05s", "12s": an ETA at a glance. */
+export function durationText(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${s}s`;
+}
+
+/** "step 120/2000" or "step 120" (no max). */
+function stepText(step: number, maxSteps?: number): string {
+  return maxSteps ? `${step}/${maxSteps}` : String(step);
+}
+
+export function progressText(t: Translate, p: { step: number; maxSteps?: number; etaSeconds?: number; loss: number; imagesPerSec: number; backend: string }): string {
+  const text = t('status.progress', { step: stepText(p.step, p.maxSteps), loss: p.loss.toPrecision(4), speed: p.imagesPerSec.toFixed(1), backend: p.backend });
+  return p.etaSeconds !== undefined ? `${text} · ${t('status.eta', { eta: durationText(p.etaSeconds) })}` : text;
+}
+
+/** While a job starts, its phase (loading the dataset, building the model, …) is its status. */
+function phaseText(t: Translate, status: JobStatus): string | undefined {
+  if (!status.phase || status.state !== 'starting' && status.state !== 'running') return undefined;
+  if (status.phase === 'training' || status.phase === 'finished') return undefined;
+  return t(`phase.${status.phase}`, { model: status.name, step: stepText(status.step, status.maxSteps) });
 }
 
 export default function (RED: Red): void {
@@ -88,6 +109,11 @@ export default function (RED: Red): void {
       const out = (topic: string, payload: unknown, extra: NodeMessage = {}): void =>
         node.send({ _msgid: trigger._msgid, topic, model: ev.name, payload, ...extra });
       switch (ev.type) {
+        case 'status': {
+          const text = phaseText(t, ev.status);
+          if (text) showBusy(node, text);
+          break;
+        }
         case 'progress':
           showBusy(node, progressText(t, ev.payload));
           out('progress', ev.payload);

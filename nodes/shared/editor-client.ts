@@ -4,6 +4,7 @@
  */
 import { MESSAGES, interpolate, SCHEDULE_DEFAULTS, NOISER_DEFAULTS, UNET_DEFAULTS, LOSS_DEFAULTS, TIMESTEPS_DEFAULTS, TRAIN_DEFAULTS, SAMPLE_DEFAULTS, PRESETS } from '../../engine/spec';
 import { checkField, checkLinearSteps, type Issue, type NodeType } from './rules';
+import { modelPicker as picker } from './model-picker';
 
 /** The engine's defaults, for the dialogs' `defaults` (one definition: engine/spec/defaults.ts). */
 export const defaults = {
@@ -15,6 +16,7 @@ export const presets = PRESETS;
 
 declare const RED: { _(key: string, params?: Record<string, unknown>): string };
 declare const document: { getElementById(id: string): { value: string } | null };
+
 
 const NS = '@iddpm/node-red-iddpm/iddpm-shared';
 
@@ -59,4 +61,9 @@ export function scheduleSteps(this: Record<string, unknown>, v: unknown, _opt?: 
   const kind = document.getElementById('node-input-kind')?.value ?? this.kind;
   const issue = checkLinearSteps(kind, v);
   return issue ? explain(issue) : true;
+}
+
+/** The stored models beside a dialog's model field (`IDDPM.modelPicker('#node-input-model')` in oneditprepare). */
+export function modelPicker(selector: string): void {
+  picker(selector, t);
 }

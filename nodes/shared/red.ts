@@ -50,13 +50,31 @@ export interface Red {
   settings: Record<string, unknown>;
   /** Translates a key of the calling node set's message catalog (locales/en-US/<set>.json). */
   _: (key: string, params?: Record<string, unknown>) => string;
-  httpAdmin?: { get(path: string, ...handlers: Array<(req: unknown, res: HttpResponse) => void>): void };
+  httpAdmin?: {
+    get(path: string, ...handlers: HttpHandler[]): void;
+    post(path: string, ...handlers: HttpHandler[]): void;
+    delete(path: string, ...handlers: HttpHandler[]): void;
+  };
+  /** Node-RED's admin permission checks (`RED.auth.needsPermission('iddpm.read')`), as its own routes use. */
+  auth?: { needsPermission(permission: string): HttpHandler };
+  /** Messages to the editors over the comms websocket (`RED.comms.subscribe` there). */
+  comms?: { publish(topic: string, data: unknown, retain?: boolean): void };
+  plugins?: { registerPlugin(id: string, definition: Record<string, unknown>): void };
+  version?: () => string;
   /** Runtime events, e.g. `flows:started` after every deploy. */
   events?: { once(event: string, fn: () => void): void };
+}
+
+export type HttpHandler = (req: HttpRequest, res: HttpResponse, next: () => void) => void;
+
+export interface HttpRequest {
+  params: Record<string, string>;
+  query: Record<string, unknown>;
 }
 
 export interface HttpResponse {
   type(t: string): HttpResponse;
   send(body: string): void;
+  json(body: unknown): void;
   status(code: number): HttpResponse;
 }

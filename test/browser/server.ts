@@ -30,9 +30,11 @@ export interface NodeRed {
   stop(): Promise<void>;
 }
 
-export async function startNodeRed(extraSettings: Record<string, unknown> = {}): Promise<NodeRed> {
+/** `flow`: deployed at start (written as the flow file). */
+export async function startNodeRed(extraSettings: Record<string, unknown> = {}, flow?: unknown[]): Promise<NodeRed> {
   const port = await freePort();
   const userDir = mkdtempSync(join(tmpdir(), 'iddpm-nr-'));
+  if (flow) writeFileSync(join(userDir, 'flows.json'), JSON.stringify(flow, null, 2));
   const settings = {
     uiHost: '127.0.0.1',
     uiPort: port,

@@ -3,7 +3,8 @@
  * (aedes): every flow loads with no unknown types or errors; HTTP sampling answers PNGs of the asked size, 400s
  * with a reason, 404 for an unknown model, all of 20 concurrent requests, 503 when the queue is full; MQTT
  * requests are answered with their correlation id, malformed ones with an error reply; the forward-process
- * pictures follow q(x_t | x_0) and the schedules' ᾱ_t.
+ * pictures follow q(x_t | x_0) and the schedules' ᾱ_t. Every reply names its seed (X-IDDPM-Seed, the MQTT
+ * envelope); every Sampler has its Mode set; every flow fits a 1280 px wide canvas.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,8 +100,39 @@ test('every example flow loads into Node-RED: the IDDPM nodes register, no unkno
   assert.deepEqual(problemsIn(red.log()), []);
 });
 
-test('HTTP: GET /iddpm/sample answers a PNG grid of count images in columns, repeatable by seed', async () => {
-  const url = `${red.base}/iddpm/sample?count=6&columns=3&steps=4&seed=11`;
+/** The right edge of a node as Node-RED draws it (at least 100 px wide, wider for a long label). */
+function rightEdge(n: Flow[number]): number {
+  const label = String(n.name || n.url || n.type);
+  return Number(n.x) + Math.max(100, 7 * label.length + 50) / 2;
+}
+
+test('every flow fits a 1280 px canvas; every Sampler says its mode; flow 02 has its own path beside the demo\'s', () => {
+  for (const { file, flow } of [...flows, { file: 'demo.json', flow: readFlow('demo.json') }]) {
+    for (const n of flow) {
+      if (n.x === undefined) continue;
+      assert.ok(rightEdge(n) <= 1080, `${file}: ${n.type} "${n.name ?? ''}" reaches x = ${rightEdge(n)}`);
+      if (n.type === 'iddpm-sampler') assert.ok(n.mode === 'generate' || n.mode === 'evaluate', `${file}: a Sampler without a mode`);
+    }
+  }
+  const urls = (flow: Flow): string[] => flow.filter((n) => n.type === 'http in').map((n) => String(n.url));
+  const demo = urls(readFlow('demo.json'));
+  for (const { file, flow } of flows) for (const u of urls(flow)) assert.ok(!demo.includes(u), `${file} adds a second GET ${u} next to the demo's`);
+});
+
+test('HTTP: without a seed each request draws a fresh one and names it in X-IDDPM-Seed; that seed draws them again', async () => {
+  const url = `${red.base}/iddpm/example/sample?count=2&steps=3`;
+  const [a, b] = [await getWhenRouted(url), await get(url)];
+  const [sa, sb] = [a.headers.get('x-iddpm-seed'), b.headers.get('x-iddpm-seed')];
+  assert.match(sa ?? '', /^\d+$/);
+  assert.notEqual(sa, sb);
+  assert.ok(!a.body.equals(b.body), 'two seedless requests give different images');
+  const again = await get(`${url}&seed=${sa}`);
+  assert.equal(again.headers.get('x-iddpm-seed'), sa);
+  assert.ok(again.body.equals(a.body), 'the reported seed draws the same PNG');
+});
+
+test('HTTP: GET /iddpm/example/sample answers a PNG grid of count images in columns, repeatable by seed', async () => {
+  const url = `${red.base}/iddpm/example/sample?count=6&columns=3&steps=4&seed=11`;
   const r = await getWhenRouted(url);
   assert.equal(r.status, 200, r.body.toString().slice(0, 300));
   assert.match(r.type, /^image\/png/);
@@ -108,9 +140,9 @@ test('HTTP: GET /iddpm/sample answers a PNG grid of count images in columns, rep
   assert.deepEqual({ width: png.width, height: png.height }, gridSize(6, 3, SIDE));
   const again = await get(url);
   assert.ok(again.body.equals(r.body), 'the same seed gives the same PNG');
-  const other = await get(`${red.base}/iddpm/sample?count=6&columns=3&steps=4&seed=12`);
+  const other = await get(`${red.base}/iddpm/example/sample?count=6&columns=3&steps=4&seed=12`);
   assert.ok(!other.body.equals(r.body), 'another seed gives other images');
-  const ddim = await get(`${red.base}/iddpm/sample?count=1&steps=5&method=ddim&eta=0`);
+  const ddim = await get(`${red.base}/iddpm/example/sample?count=1&steps=5&method=ddim&eta=0`);
   assert.equal(ddim.status, 200);
   assert.deepEqual((({ width, height }) => ({ width, height }))(decodePng(ddim.body)), gridSize(1, 1, SIDE));
 });
@@ -126,7 +158,7 @@ test('HTTP: bad query values get a 400 with the reason, an unknown model a 404',
     ['model=nope&count=1', 404, /No trained model named "nope"/],
   ];
   for (const [query, status, reason] of cases) {
-    const r = await getWhenRouted(`${red.base}/iddpm/sample?${query}`);
+    const r = await getWhenRouted(`${red.base}/iddpm/example/sample?${query}`);
     assert.equal(r.status, status, `${query}: ${r.body.toString()}`);
     assert.match(r.type, /^application\/json/);
     const body = r.json<{ error: string; code: string; status: number }>();
@@ -140,7 +172,7 @@ test('HTTP: bad query values get a 400 with the reason, an unknown model a 404',
 });
 
 test('HTTP: 20 concurrent requests are all answered with a PNG', async () => {
-  const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => get(`${red.base}/iddpm/sample?count=1&steps=3&seed=${i}`)));
+  const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => get(`${red.base}/iddpm/example/sample?count=1&steps=3&seed=${i}`)));
   for (const r of replies) {
     assert.equal(r.status, 200, r.body.toString().slice(0, 200));
     assert.equal(decodePng(r.body).width, gridSize(1, 1, SIDE).width);
@@ -149,7 +181,7 @@ test('HTTP: 20 concurrent requests are all answered with a PNG', async () => {
 });
 
 test('HTTP: beyond the queue limit, requests get a 503 with a reason and Retry-After', async () => {
-  const burst = await Promise.all(Array.from({ length: QUEUE + 10 }, (_, i) => fetch(`${red.base}/iddpm/sample?count=1&steps=6&seed=${i}`)));
+  const burst = await Promise.all(Array.from({ length: QUEUE + 10 }, (_, i) => fetch(`${red.base}/iddpm/example/sample?count=1&steps=6&seed=${i}`)));
   const statuses = burst.map((r) => r.status);
   assert.ok(statuses.every((s) => s === 200 || s === 503), `statuses ${statuses}`);
   const full = burst.filter((r) => r.status === 503);
@@ -187,6 +219,7 @@ test('MQTT: a JSON request is answered on iddpm/sample/result with its id and a 
     assert.equal(reply.contentType, 'image/png');
     assert.equal(reply.model, 'demo');
     assert.equal(reply.count, count);
+    assert.ok(Number.isInteger(reply.seed), 'the envelope names the seed');
     const png = decodePng(Buffer.from(String(reply.png), 'base64'));
     assert.deepEqual({ width: png.width, height: png.height }, gridSize(count, columns, SIDE));
   }

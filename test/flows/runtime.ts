@@ -130,6 +130,7 @@ export async function startNodeRed(opts: { flow?: Flow; userDir?: string; env?: 
 export interface Reply {
   status: number;
   type: string;
+  headers: Headers;
   body: Buffer;
   json<T = Record<string, unknown>>(): T;
 }
@@ -137,7 +138,7 @@ export interface Reply {
 export async function get(url: string): Promise<Reply> {
   const res = await fetch(url);
   const body = Buffer.from(await res.arrayBuffer());
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body, json: <T>() => JSON.parse(body.toString('utf8')) as T };
+  return { status: res.status, type: res.headers.get('content-type') ?? '', headers: res.headers, body, json: <T>() => JSON.parse(body.toString('utf8')) as T };
 }
 
 /** GET once the flows have registered the route (Express answers "Cannot GET" until then). */

@@ -119,6 +119,35 @@ test('bits/dim of the trained model: finite, the prior plus every vb term, full 
   await rejectsWith(engine.evaluate({ model: 'small', dataset: { kind: 'cifar' as never }, count: 2 }), 'BAD_REQUEST', /dataset.kind: must be one of/);
 });
 
+test('the editor\'s views: the models with their last loss and last evaluation, a training log, the queue with progress and cancel by id', async () => {
+  const [m] = (await engine.models()).filter((x) => x.name === 'small');
+  const spec = await engine.modelSpec('small');
+  assert.equal(m.step, spec.step);
+  assert.equal(m.training, false);
+  assert.match(m.summary, /^cosine T=100 · custom 8×8×1 · learned_range · hybrid λ=0\.001 · importance$/);
+  assert.ok(m.lastLoss && m.lastLoss.step >= 2 && Number.isFinite(m.lastLoss.loss));
+  // The last evaluation (10 respaced steps, just above) is of the current weights.
+  assert.deepEqual([m.evaluation?.steps, m.evaluation?.count, m.evaluation?.current], ['10', 2, true]);
+  const log = await engine.trainLog('small');
+  assert.ok(log.length >= 1 && log.every((p, i) => Number.isFinite(p.loss) && (i === 0 || p.step > log[i - 1].step)));
+  assert.equal(log.at(-1)?.step, m.lastLoss.step);
+  // A long request and one behind it: both listed; the waiting one cancelled by its id.
+  const queues: unknown[] = [];
+  engine.on('queue', (q) => queues.push(q));
+  const long = engine.sample({ model: 'small', count: 2, steps: 100, progressEvery: 1, seed: 2 });
+  const behind = engine.sample({ model: 'small', count: 1, steps: 5, seed: 3 });
+  let listed = await engine.sampleQueue();
+  for (const until = Date.now() + 20_000; !(listed.length === 2 && listed[0].progress) && Date.now() < until; listed = await engine.sampleQueue()) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(listed.map((e) => [e.state, e.count, e.steps]), [['running', 2, '100'], ['queued', 1, '5']]);
+  assert.ok(listed[0].progress!.total === 100 && listed[0].progress!.step >= 1);
+  assert.deepEqual(await engine.cancelSample(listed[1].id), { cancelled: listed[1].id });
+  await rejectsWith(behind, 'CANCELLED', /before it started/);
+  await rejectsWith(engine.cancelSample(123456), 'NOT_FOUND', /No sampling request 123456/);
+  await long;
+  assert.ok(queues.length >= 3, 'queue changes are pushed');
+  assert.deepEqual(await engine.sampleQueue(), []);
+});
+
 test('a dead engine is reported and the next request starts a new one', async () => {
   const { pid } = await engine.info();
   const exited = new Promise<string>((resolve) => engine.once('exit', resolve));

@@ -90,7 +90,7 @@ test('Schedule → Noiser → UNet → HybridLoss → ImportanceSampler → Trai
   const final = msgs.at(-1)!;
   assert.equal(final.model, 'flow-tiny');
   assert.deepEqual([(final.payload as { state: string }).state, (final.payload as { step: number }).step], ['done', 2]);
-  assert.ok(statuses('t').some((s) => /^step \d+ · loss [\d.e-]+ · [\d.]+ img\/s · wasm$/.test(s.text ?? '')), JSON.stringify(statuses('t')));
+  assert.ok(statuses('t').some((s) => /^step \d+(\/\d+)? · loss [\d.e-]+ · [\d.]+ img\/s · wasm( · ETA \d+(s|m \d+s|h \d+m))?$/.test(s.text ?? '')), JSON.stringify(statuses('t')));
   assert.match(lastStatus('t')?.text ?? '', /^flow-tiny done at step 2$/);
   // The engine stored exactly the pipeline the five nodes assembled.
   const spec = storedSpec('flow-tiny');
@@ -108,12 +108,22 @@ test('Sampler returns a PNG grid of the right size from the model name alone, an
   let p = nextMessage('out', 30_000);
   node('n1').receive({ payload: 'go' });
   let out = await p;
-  assert.deepEqual(out.headers, { 'content-type': 'image/png' });
+  assert.deepEqual(out.headers, { 'content-type': 'image/png', 'x-iddpm-seed': '7' });
+  assert.equal((out.sample as { seed: number }).seed, 7);
   const grid = PNG.sync.read(out.payload as Buffer);
   // 2×2 tiles of 32×32 with 2-pixel gutters: 2·(32 + 2) + 2 = 70.
   assert.deepEqual([grid.width, grid.height], [70, 70]);
   assert.match(lastStatus('n1')?.text ?? '', /^4 image\(s\) in [\d.]+ s · wasm$/);
   assert.ok(statuses('n1').some((s) => /^sampling \d+\/5 · batch 1\/1$/.test(s.text ?? '')), JSON.stringify(statuses('n1')));
+
+  // Given that PNG, the Sampler draws it again from the provenance it carries: the same bytes.
+  const made = out.payload as Buffer;
+  p = nextMessage('out', 30_000);
+  node('n1').receive({ payload: made, seed: 99, count: 1 });
+  out = await p;
+  assert.ok((out.payload as Buffer).equals(made), 'the PNG made again is byte for byte the same');
+  assert.deepEqual([(out.sample as { regenerated: boolean }).regenerated, (out.sample as { seed: number }).seed], [true, 7]);
+  assert.match(lastStatus('n1')?.text ?? '', /^made again \(seed 7\) in [\d.]+ s · wasm$/);
 
   p = nextMessage('out', 30_000);
   node('n1').receive({ format: 'pngs', count: 2, steps: 3, method: 'ancestral', seed: 1 });

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { LOSS_KINDS, MESSAGES, PIPELINE_PARTS } from '../../engine/spec';
+import { JOB_PHASES, JOB_STATES, LOSS_KINDS, MESSAGES, PIPELINE_PARTS, SAMPLE_STATES } from '../../engine/spec';
 import { checkField, FIELDS } from '../../nodes/shared/rules';
 
 const ROOT = join(__dirname, '..', '..');
@@ -47,13 +47,28 @@ test('every catalog key a node uses exists in its en-US catalog', () => {
     for (const key of [...keysIn(source, /fail\(\s*'(\w+)'/g), ...keysIn(source, /key: '(\w+)'/g)]) assert.ok(key in MESSAGES, `engine/spec/messages.ts: ${key}`);
   }
   // The shared catalog: every sharedT key.
-  for (const file of ['component.ts', 'i18n.ts', 'editor-client.ts']) {
+  for (const file of ['component.ts', 'i18n.ts', 'editor-client.ts', 'model-picker.ts']) {
     for (const key of keysIn(readFileSync(join(ROOT, 'nodes', 'shared', file), 'utf8'), /(?:sharedT|\bt)\('([\w.-]+)'/g)) assert.ok(has(shared, key), `shared: ${key}`);
   }
 });
 
+test('the sidebar\'s catalog has every key its script uses, and a word for every job state, phase and queue state', () => {
+  const catalog = catalogOf('iddpm-sidebar', 'iddpm-sidebar');
+  const script = readFileSync(join(ROOT, 'nodes', 'iddpm-sidebar', 'sidebar-client.ts'), 'utf8');
+  const used = keysIn(script, /\bt\('([\w.-]+)'/g);
+  assert.ok(used.length > 20);
+  for (const key of used) assert.ok(has(catalog, key), `iddpm-sidebar: missing "${key}"`);
+  for (const s of JOB_STATES) assert.ok(has(catalog, `state.${s}`), `state.${s}`);
+  for (const p of JOB_PHASES) assert.ok(has(catalog, `phase.${p}`), `phase.${p}`);
+  for (const q of SAMPLE_STATES) assert.ok(has(catalog, `queue.${q}`), `queue.${q}`);
+  for (const tab of ['jobs', 'sampling', 'models']) assert.ok(has(catalog, `tabs.${tab}`));
+  // The Trainer's status names each phase of a starting job.
+  const trainer = catalogOf('iddpm-trainer', 'iddpm-trainer');
+  for (const p of JOB_PHASES.filter((x) => x !== 'training' && x !== 'finished')) assert.ok(has(trainer, `phase.${p}`), `iddpm-trainer phase.${p}`);
+});
+
 test('no catalog uses {{…}}: Node-RED interpolates __name__', () => {
-  for (const [dir, name] of [['shared', 'iddpm-shared'], ...NODE_TYPES.map((t) => [t, t])]) {
+  for (const [dir, name] of [['shared', 'iddpm-shared'], ['iddpm-sidebar', 'iddpm-sidebar'], ...NODE_TYPES.map((t) => [t, t])]) {
     assert.doesNotMatch(JSON.stringify(catalogOf(dir, name)), /\{\{/, name);
   }
 });
