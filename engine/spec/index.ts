@@ -10,3 +10,4 @@ export * from './rules';
 export * from './messages';
 export * from './fields';
 export * from './validate';
+export * from './interop';

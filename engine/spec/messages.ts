@@ -30,6 +30,8 @@ export const MESSAGES: Record<string, string> = {
   stepsOverT: 'is out of range: this model has T = __max__, so use 2 … __max__ steps, not __got__',
   runName: 'is "__got__" but the run is for model "__name__"',
   labels: 'must be one whole number ≥ 0 per image (__count__ images), not __got__',
+  importSource: 'says nothing of the checkpoint\'s architecture: give a reference preset, the flags it was trained with (image_train.py), or its pipeline',
+  importSources: 'gives both a pipeline and flags or a preset: give one of them',
 };
 
 /** Node-RED's i18next interpolation: __name__; values are not escaped (its runtime does not escape them either). */
