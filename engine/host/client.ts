@@ -6,15 +6,15 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import {
   EngineError,
-  type EvaluateRequest, type ModelSpec, type NoiseRequest, type PipelineSpec, type SampleRequest, type ScheduleSpec,
+  type EvaluateRequest, type ImportReferenceRequest, type ModelSpec, type NoiseRequest, type PipelineSpec, type SampleRequest, type ScheduleSpec,
   type TrainControl, type TrainOptions,
 } from '../spec';
 import type {
-  EngineInfo, EngineReply, EngineRequest, EvaluateResult, JobStatus, NoiseResult, SampleProgress, SampleResult,
-  ScheduleChart,
+  EngineInfo, EngineReply, EngineRequest, EvaluateResult, ImportReferenceResult, JobStatus, NoiseResult, SampleProgress,
+  SampleResult, ScheduleChart,
 } from './protocol';
 
 export interface EngineOptions {
@@ -22,6 +22,8 @@ export interface EngineOptions {
   modelsDir: string;
   /** Backend request: auto (default), tensorflow, wasm, cpu. */
   backend?: string;
+  /** The only folders importReference reads from (`<userDir>/iddpm/import` in Node-RED). */
+  importDirs?: readonly string[];
 }
 
 interface Pending {
@@ -59,6 +61,7 @@ export class EngineClient extends EventEmitter {
     const { file, execArgv } = childEntry();
     const env: NodeJS.ProcessEnv = { ...process.env, IDDPM_MODELS_DIR: this.options.modelsDir };
     if (this.options.backend) env.IDDPM_BACKEND = this.options.backend;
+    if (this.options.importDirs) env.IDDPM_IMPORT_DIRS = this.options.importDirs.join(delimiter);
     const child = fork(file, [], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.on('message', (m) => this.onReply(m as EngineReply));
     child.on('exit', (code, signal) => {
@@ -150,6 +153,10 @@ export class EngineClient extends EventEmitter {
   modelSpec(name: string): Promise<ModelSpec> {
     return this.request({ op: 'modelSpec', name });
   }
+  /** Imports a reference checkpoint from an import folder as model `request.name` (engine/run/import-reference.ts). */
+  importReference(request: ImportReferenceRequest): Promise<ImportReferenceResult> {
+    return this.request({ op: 'importReference', request });
+  }
 
   /** Stops every job at a step boundary (each writes its checkpoint), then ends the process. */
   async close(): Promise<void> {
@@ -167,7 +174,7 @@ const shared = new Map<string, EngineClient>();
 
 /** One engine per models folder and backend in this process: every IDDPM node of a Node-RED runtime shares it. */
 export function sharedEngine(options: EngineOptions): EngineClient {
-  const key = `${options.modelsDir}\0${options.backend ?? ''}`;
+  const key = `${options.modelsDir}\0${options.backend ?? ''}\0${(options.importDirs ?? []).join(delimiter)}`;
   let client = shared.get(key);
   if (!client) {
     client = new EngineClient(options);

@@ -2,6 +2,7 @@
  * Entry of the engine child process: initialises the backend, then answers the client's requests over IPC.
  * It exits when its parent goes away (IPC disconnect) or on `shutdown`, after stopping jobs at a step boundary.
  */
+import { delimiter } from 'node:path';
 import { EngineService, asEngineError } from './service';
 import type { EngineReply, EngineRequest, SampleProgress } from './protocol';
 
@@ -12,6 +13,7 @@ const send = (reply: EngineReply): void => {
 const service = new EngineService({
   modelsDir: process.env.IDDPM_MODELS_DIR ?? 'iddpm-models',
   backend: process.env.IDDPM_BACKEND,
+  importDirs: process.env.IDDPM_IMPORT_DIRS ? process.env.IDDPM_IMPORT_DIRS.split(delimiter).filter((d) => d !== '') : undefined,
   broadcast: (ev) => send({ broadcast: ev }),
 });
 

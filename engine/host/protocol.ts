@@ -4,15 +4,17 @@
  * request bodies are engine/spec's; this file holds what only the wire needs: requests, replies, events, results.
  */
 import type {
-  ErrorCode, EvaluateRequest, NoiseRequest, PipelineSpec, SampleRequest, ScheduleSpec, TrainControl, TrainOptions,
+  ErrorCode, EvaluateRequest, ImportReferenceRequest, NoiseRequest, PipelineSpec, SampleRequest, ScheduleSpec, TrainControl,
+  TrainOptions,
 } from '../spec';
 import type { TrainProgress } from '../train/metrics';
 import type { JobStatus, TrainEvent } from '../run/job';
 import type { NoiseResult, ScheduleChart } from '../run/noise';
 import type { SampleResult } from '../sample/result';
 import type { EvaluateResult } from '../sample/bpd';
+import type { ImportReferenceResult } from '../run/import-reference';
 
-export type { TrainProgress, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult };
+export type { TrainProgress, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult, ImportReferenceResult };
 
 export interface SampleProgress {
   step: number;
@@ -41,6 +43,7 @@ export type EngineRequest =
   | { op: 'schedule'; spec: ScheduleSpec }
   | { op: 'evaluate'; request: EvaluateRequest }
   | { op: 'modelSpec'; name: string }
+  | { op: 'importReference'; request: ImportReferenceRequest }
   | { op: 'shutdown' };
 
 /** Replies and events the engine process sends back. */
