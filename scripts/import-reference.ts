@@ -8,14 +8,16 @@
  *
  * The architecture: --preset NAME (the reference README's flag sets; --flags then override its own), --flags TEXT
  * (image_train.py's MODEL_FLAGS and DIFFUSION_FLAGS), --pipeline FILE (a pipeline JSON, a model.json, or a recipe's
- * pipeline.json), or --recipe DIR (an exported recipe folder: its flags, or its pipeline for a launcher; relative
- * file names are then looked up in DIR first). --models-dir (default $IDDPM_MODELS_DIR or ./iddpm-models),
+ * pipeline.json), --launcher FILE (the launch.py an export wrote, engine/interop/launcher-read.ts), or --recipe DIR
+ * (an exported recipe folder: its flags, or its pipeline for a launcher; relative file names are then looked up in
+ * DIR first). --models-dir (default $IDDPM_MODELS_DIR or ./iddpm-models),
  * --overwrite replaces a model of that name. --list-presets prints the presets.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REFERENCE_PRESETS } from '../engine/interop/presets';
+import { pipelineFromLauncher } from '../engine/interop/launcher-read';
 import { importReferenceCheckpoint } from '../engine/run/import-reference';
 import { readRecipeArchitecture } from '../engine/run/export-recipe';
 import type { PipelineSpec } from '../engine/spec';
@@ -34,7 +36,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       file: { type: 'string' }, ema: { type: 'string' }, opt: { type: 'string' }, name: { type: 'string' },
-      preset: { type: 'string' }, flags: { type: 'string' }, pipeline: { type: 'string' }, recipe: { type: 'string' },
+      preset: { type: 'string' }, flags: { type: 'string' }, pipeline: { type: 'string' }, recipe: { type: 'string' }, launcher: { type: 'string' },
       'models-dir': { type: 'string' }, overwrite: { type: 'boolean' }, 'list-presets': { type: 'boolean' },
     },
   });
@@ -42,14 +44,17 @@ async function main(): Promise<void> {
     for (const [name, p] of Object.entries(REFERENCE_PRESETS)) console.log(`${name.padEnd(26)} ${p.checkpoint ?? '(no checkpoint)'}: ${p.description}`);
     return;
   }
-  if (!values.file || !values.name) throw new Error('usage: npm run import-reference -- --file CHECKPOINT --name MODEL (--preset P | --flags "…" | --pipeline FILE | --recipe DIR) [--ema F] [--opt F] [--models-dir D] [--overwrite]');
+  if (!values.file || !values.name) throw new Error('usage: npm run import-reference -- --file CHECKPOINT --name MODEL (--preset P | --flags "…" | --pipeline FILE | --launcher launch.py | --recipe DIR) [--ema F] [--opt F] [--models-dir D] [--overwrite]');
   const recipeDir = values.recipe ? resolve(values.recipe) : undefined;
   const located = (f: string | undefined): string | undefined => {
     if (f === undefined || !recipeDir) return f;
     const inRecipe = resolve(recipeDir, f);
     return existsSync(inRecipe) ? inRecipe : f;
   };
-  const architecture: { flags?: string; pipeline?: PipelineSpec } = recipeDir ? readRecipeArchitecture(recipeDir) : values.pipeline ? { pipeline: pipelineFile(values.pipeline) } : {};
+  const architecture: { flags?: string; pipeline?: PipelineSpec } = recipeDir
+    ? readRecipeArchitecture(recipeDir)
+    : values.pipeline ? { pipeline: pipelineFile(values.pipeline) }
+      : values.launcher ? { pipeline: pipelineFromLauncher(readFileSync(values.launcher, 'utf8'), values.name) } : {};
   const modelsDir = values['models-dir'] ?? process.env.IDDPM_MODELS_DIR ?? 'iddpm-models';
   const started = Date.now();
   const result = await importReferenceCheckpoint({
