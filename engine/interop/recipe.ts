@@ -105,6 +105,9 @@ export function recipeFor(pipeline: CompletePipeline, training: RecipeTraining, 
   };
   const result = flagsFromPipeline(p, { train, samplingRespacing: options.samplingRespacing ?? null });
   const notes = notesFor(training, ranks, perRank);
+  if (result.flags && p.timesteps.kind === 'importance') {
+    notes.push('--schedule_sampler loss-second-moment: the reference\'s resample.py uses np.int, which NumPy 1.24 removed; use NumPy < 1.24 there (launch.py patches it)');
+  }
   const files: Record<string, string> = { 'pipeline.json': `${JSON.stringify(p, null, 2)}\n` };
   const dataDir = options.dataDir ?? null;
   const dataArg = dataDir ? shellQuote(dataDir) : '"${DATA_DIR:?set DATA_DIR to the image folder}"';

@@ -71,6 +71,8 @@ export class TrainingJob {
   private stopRequested = false;
   private wake?: () => void;
   private running?: Promise<void>;
+  /** model.json's `source` of the checkpoint resumed from (an import), kept in the checkpoints this run writes. */
+  private source?: Record<string, unknown>;
 
   /** Validates everything that can be checked without loading data; throws an error naming the bad setting. */
   constructor(init: TrainingJobInit) {
@@ -136,7 +138,7 @@ export class TrainingJob {
       const metrics = new MetricsWindow(trainer.parts.diffusion.numTimesteps);
       const { maxSteps, logEvery, sampleEvery, checkpointEvery } = this.options;
       const save = (): void => {
-        const spec = modelSpecOf(this.name, this.pipeline, this.config, this.options, trainer!.step, createdAt);
+        const spec = { ...modelSpecOf(this.name, this.pipeline, this.config, this.options, trainer!.step, createdAt), ...(this.source ? { source: this.source } : {}) };
         const path = this.store.saveCheckpoint(this.name, { spec, ...trainer!.stateDicts(), optimizer: trainer!.optimizerRecord(), state: trainer!.trainState() });
         savedStep = trainer!.step;
         this.onEvent({ type: 'checkpoint', name: this.name, step: trainer!.step, path });
@@ -199,6 +201,7 @@ export class TrainingJob {
       throw new Error(`Cannot resume model "${this.name}" from its checkpoint at step ${stored.step}: ${(err as Error).message}`);
     }
     this.store.truncateLog(this.name, trainer.step);
+    this.source = stored.source;
     return stored.createdAt;
   }
 
