@@ -13,7 +13,7 @@ function describe(p: CompletePipeline): string {
 export function recipeReadme(p: CompletePipeline, recipe: Recipe, options: RecipeOptions & { emaRate: string; training: RecipeTraining }): string {
   const model = options.modelName ?? p.unet.model;
   const flags = recipe.flags;
-  const save = Math.max(1, options.training.checkpointEvery);
+  const save = recipe.saveInterval;
   const importSource = flags ? `--flags "${[flags.model, flags.diffusion].filter((s) => s).join(' ')}"` : '--pipeline pipeline.json';
   const lines: string[] = [
     `# Training recipe: ${model} on the reference implementation`,

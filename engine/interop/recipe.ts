@@ -17,6 +17,7 @@
  */
 import type { CompletePipeline } from '../spec';
 import { checkPipeline } from '../spec';
+import { IMAGE_TRAIN_DEFAULTS } from './args';
 import { flagsFromPipeline, type ScriptFlags, type TrainFlags } from './flags';
 import { emaRateText } from './checkpoint-files';
 import { launcherFor } from './launcher';
@@ -59,6 +60,8 @@ export interface Recipe {
   perRankBatch: number;
   /** `--microbatch` per rank (-1 = the whole per-rank batch). */
   perRankMicrobatch: number;
+  /** `--save_interval`: steps between the reference's checkpoints. */
+  saveInterval: number;
   flags: ScriptFlags | null;
   /** The command train.sh runs, with the paths as variables. */
   trainCommand: string;
@@ -100,7 +103,9 @@ export function recipeFor(pipeline: CompletePipeline, training: RecipeTraining, 
   const rate = emaRateText(training.emaRate);
   const train: Partial<TrainFlags> = {
     batch_size: perRank.batch, microbatch: perRank.microbatch, lr: training.lr, ema_rate: rate,
-    log_interval: Math.max(1, training.logEvery), save_interval: Math.max(1, training.checkpointEvery),
+    // 0 (never) here has no equivalent there: the scripts' defaults (every 10 and 10000 steps) then apply.
+    log_interval: training.logEvery > 0 ? training.logEvery : IMAGE_TRAIN_DEFAULTS.log_interval,
+    save_interval: training.checkpointEvery > 0 ? training.checkpointEvery : IMAGE_TRAIN_DEFAULTS.save_interval,
     resume_checkpoint: options.resumeCheckpoint ?? '',
   };
   const result = flagsFromPipeline(p, { train, samplingRespacing: options.samplingRespacing ?? null });
@@ -117,6 +122,8 @@ export function recipeFor(pipeline: CompletePipeline, training: RecipeTraining, 
     'set -e',
     'cd "$(dirname "$0")"',
     ': "${IDDPM_REF:?set IDDPM_REF to the improved-diffusion checkout (the folder holding scripts/ and improved_diffusion/)}"',
+    '# The reference scripts import improved_diffusion: installed (pip install -e) or from the checkout.',
+    'export PYTHONPATH="$IDDPM_REF${PYTHONPATH:+:$PYTHONPATH}"',
     'export OPENAI_LOGDIR="${OPENAI_LOGDIR:-$PWD/run}"',
     'PYTHON="${PYTHON:-python3}"',
     'MPIEXEC="${MPIEXEC:-mpiexec}"',
@@ -155,6 +162,7 @@ export function recipeFor(pipeline: CompletePipeline, training: RecipeTraining, 
     ranks,
     perRankBatch: perRank.batch,
     perRankMicrobatch: perRank.microbatch,
+    saveInterval: train.save_interval as number,
     flags: result.flags,
     trainCommand,
     files,

@@ -84,7 +84,8 @@ echo "GET /iddpm/sample?model=rt-reference&count=16&steps=20&seed=1 → $(wc -c 
 step "5. continue here from the reference's Adam state, export the state, resume with the reference, import again"
 node --import tsx scripts/reference/train-more.ts --models-dir "$NR/iddpm/models" --model rt-reference --steps 3 --data "$WORK/recipe/data"
 rm -rf "$WORK/recipe2"
-npm run -s export-recipe -- --model rt-reference --models-dir "$NR/iddpm/models" --out "$WORK/recipe2" --no-data
+printf '{ "checkpointEvery": %s, "logEvery": 1 }\n' "$STEPS" > "$WORK/options2.json"
+npm run -s export-recipe -- --model rt-reference --models-dir "$NR/iddpm/models" --out "$WORK/recipe2" --no-data --options "$WORK/options2.json"
 HERE=$(node -e "console.log(require('$NR/iddpm/models/rt-reference/model.json').step)")
 DATA_DIR="$WORK/recipe/data" DIFFUSION_TRAINING_TEST=1 OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE sh "$WORK/recipe2/train.sh" > "$WORK/recipe2-train.log" 2>&1 || { tail -30 "$WORK/recipe2-train.log"; exit 1; }
 grep -E 'loading (model|optimizer|EMA)' "$WORK/recipe2-train.log"
