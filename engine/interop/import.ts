@@ -82,7 +82,9 @@ function hints(dict: ReadonlyMap<string, SafeTensor>, params: readonly ParamSpec
     out.push(`the file's model outputs ${last[0]} channels, the pipeline ${config.outChannels} (${config.outChannels === 2 * config.inChannels ? 'a learned variance' : 'a fixed variance'}): check --learn_sigma`);
   }
   const labels = shapeOf('label_emb.weight');
-  if (labels && config.numClasses === null) out.push(`the file's model is class-conditional (${labels[0]} classes): add --class_cond True`);
+  if (labels && config.numClasses === null) {
+    out.push(`the file's model is class-conditional (${labels[0]} classes): ${labels[0] === 1000 ? 'add --class_cond True' : 'image_train.py\'s --class_cond means 1000 classes, so give its pipeline or launch.py instead of flags'}`);
+  }
   else if (!labels && config.numClasses !== null) out.push('the file\'s model is unconditional: drop --class_cond');
   else if (labels && labels[0] !== config.numClasses) out.push(`the file's model has ${labels[0]} classes, the pipeline ${config.numClasses}`);
   const count = (names: Iterable<string>, re: RegExp): number => new Set([...names].filter((k) => re.test(k)).map((k) => k.replace(/\.(weight|bias)$/, ''))).size;
@@ -121,7 +123,7 @@ export function matchStateDict(dict: ReadonlyMap<string, SafeTensor>, params: re
     if (t.shape.join() !== s.torchShape.join()) mismatched.push(`${s.name} is [${t.shape}] in the file, [${s.torchShape}] in the pipeline's UNet`);
     else if (!FLOAT_DTYPES.includes(t.dtype)) mismatched.push(`${s.name} has dtype ${t.dtype}, not a float type`);
   }
-  if (mismatched.length) problems.push(`${mismatched.length} shape mismatch(es): ${mismatched.slice(0, 6).join('; ')}${mismatched.length > 6 ? '; …' : ''}`);
+  if (mismatched.length) problems.push(`${mismatched.length} shape mismatch(es): ${mismatched.slice(0, 6).join('; ')}${mismatched.length > 6 ? `; … (${mismatched.length - 6} more)` : ''}`);
   if (problems.length) {
     const why = hints(dict, params, config);
     throw badRequest(`${label} does not fit the pipeline's UNet (${params.length} parameters; the file has ${dict.size} tensors): ${problems.join('; ')}${why.length ? `. Likely: ${why.join('; ')}` : ''}`);

@@ -131,7 +131,9 @@ export async function importReferenceCheckpoint(options: ImportReferenceOptions)
 
   const role = parseCheckpointName(main.file);
   const emaRole = emaFile ? parseCheckpointName(emaFile.file) : role;
-  const notes = [...(recipe?.notes ?? [])];
+  // image_train.py would train on a respaced process; for a checkpoint the flag is what image_sample.py samples with.
+  const notes = (recipe?.notes ?? []).filter((n) => !n.startsWith('timestep_respacing'));
+  if (recipe?.samplingRespacing) notes.push(`--timestep_respacing ${recipe.samplingRespacing}: recorded as the sampling respacing (source.samplingRespacing); give it to the Sampler as its steps`);
   if (adam) notes.push(...optimizerNotes(adam, !emaFile && role.role === 'ema'));
   const now = new Date().toISOString();
   const describe = (f: ReadFile, format: CheckpointFormat): Record<string, unknown> => ({ file: f.file, sha256: f.sha256, format });
