@@ -1,11 +1,11 @@
 /**
  * The bridge to the reference implementation (openai/improved-diffusion on PyTorch), in the engine's vocabulary:
- * the named flag sets of its published checkpoints, the import request (a `.pt` checkpoint + the flags it was
- * trained with → a model folder, docs/model-folder.md) and the recipe export's settings. The flag sets themselves
+ * the named flag sets of its published checkpoints and the import request (a `.pt` checkpoint + the flags it was
+ * trained with → a model folder, docs/model-folder.md). The flag sets themselves
  * and everything that reads `.pt` files are engine/interop's; the editor only needs the names and the rules.
  */
 import { LIMITS } from './limits';
-import { bool, choice, fail, integer, isBlank, modelName, object, ok, optional, shown, text, type Rule } from './rules';
+import { bool, choice, fail, isBlank, modelName, object, ok, optional, shown, text, type Rule } from './rules';
 import type { PipelineSpec } from './types';
 import { InvalidValue, checkPipeline, need } from './validate';
 
@@ -42,9 +42,6 @@ export interface ImportReferenceRequest {
   overwrite?: boolean;
 }
 
-/** How many ranks a recipe's `mpiexec -n N` line may name. */
-export const RECIPE_RANKS = { min: 1, max: 4096 } as const;
-
 /** The import request's fields (the engine's validator and the Import node's rules read these). */
 export const IMPORT_FIELDS = {
   file: text(LIMITS.folderPath),
@@ -54,7 +51,6 @@ export const IMPORT_FIELDS = {
   ema: optional(text(LIMITS.folderPath), ''),
   opt: optional(text(LIMITS.folderPath), ''),
   overwrite: bool,
-  ranks: integer(RECIPE_RANKS.min, RECIPE_RANKS.max),
 };
 
 /** A checkpoint file name as given: non-empty text without NUL bytes (the engine confines it to its import folders). */

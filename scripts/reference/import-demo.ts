@@ -42,6 +42,7 @@ async function main(): Promise<void> {
     let t = Date.now();
     const imported = (await service.handle({ op: 'importReference', request: { file: newest, name, pipeline: DEMO_REFERENCE_PIPELINE, overwrite: true } })) as ImportReferenceResult;
     const importSeconds = (Date.now() - t) / 1000;
+    console.error(`imported ${newest} as ${name} (step ${imported.spec.step}) in ${importSeconds} s`);
     const steps = values.steps === undefined ? undefined : Number(values.steps);
     t = Date.now();
     const sample = (await service.handle({
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
     })) as SampleResult;
     const sampleSeconds = (Date.now() - t) / 1000;
     if (values.grid) fs.writeFileSync(values.grid, sample.png!);
+    console.error(`sampled ${values.count} of class ${values.class} in ${sampleSeconds} s${values.grid ? ` → ${values.grid}` : ''}`);
     t = Date.now();
     const bpd = (await service.handle({ op: 'evaluate', request: { model: name, dataset: { kind: 'mnist', split: 'test' }, count: Number(values.evaluate), seed: 0 } })) as EvaluateResult;
     const source = imported.spec.source as Record<string, unknown>;
