@@ -19,6 +19,9 @@ export { generate, type GenerateOptions, type GenerateResult, type SamplingModel
 export { evaluateBpd, calcBpdLoop, standardErrorOf, type EvaluateResult, type BpdTerms } from './sample/bpd';
 export type { SampleResult } from './sample/result';
 export { TrainingJob, type TrainingJobInit, type JobStatus, type TrainEvent } from './run/job';
+export { importReferenceCheckpoint, type ImportReferenceOptions, type ImportReferenceResult } from './run/import-reference';
+export { exportRecipe, readRecipeArchitecture, type ExportRecipeOptions, type ExportRecipeResult } from './run/export-recipe';
+export * as interop from './interop';
 export * as image from './image';
 export * as data from './data';
 export { EngineClient, sharedEngine, type EngineOptions } from './host/client';

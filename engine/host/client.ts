@@ -6,15 +6,15 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import {
   EngineError,
-  type EvaluateRequest, type ModelSpec, type NoiseRequest, type PipelineSpec, type SampleRequest, type ScheduleSpec,
+  type EvaluateRequest, type ImportReferenceRequest, type ModelSpec, type NoiseRequest, type PipelineSpec, type SampleRequest, type ScheduleSpec,
   type TrainControl, type TrainOptions,
 } from '../spec';
 import type {
-  EngineInfo, EngineReply, EngineRequest, EngineSettings, EvaluateResult, JobStatus, ModelSummary, NoiseResult,
-  SampleProgress, SampleQueueEntry, SampleResult, ScheduleChart, TrainLogPoint,
+  EngineInfo, EngineReply, EngineRequest, EngineSettings, EvaluateResult, ImportReferenceResult, JobStatus, ModelSummary,
+  NoiseResult, SampleProgress, SampleQueueEntry, SampleResult, ScheduleChart, TrainLogPoint,
 } from './protocol';
 
 /** The engine's settings (engine/host/protocol EngineSettings). */
@@ -168,6 +168,10 @@ export class EngineClient extends EventEmitter {
   }
   modelSpec(name: string): Promise<ModelSpec> {
     return this.request({ op: 'modelSpec', name });
+  }
+  /** Imports a reference checkpoint from an import folder as model `request.name` (engine/run/import-reference.ts). */
+  importReference(request: ImportReferenceRequest): Promise<ImportReferenceResult> {
+    return this.request({ op: 'importReference', request });
   }
 
   /** Stops every job at a step boundary (each writes its checkpoint), then ends the process. */

@@ -2,6 +2,7 @@
  * Entry of the engine child process: initialises the backend, then answers the client's requests over IPC.
  * It exits when its parent goes away (IPC disconnect) or on `shutdown`, after stopping jobs at a step boundary.
  */
+import { delimiter } from 'node:path';
 import { EngineService, asEngineError } from './service';
 import type { EngineReply, EngineRequest, EngineSettings, SampleProgress } from './protocol';
 

@@ -60,6 +60,13 @@ export class ModelCache {
     return model;
   }
 
+  /** Frees every loaded copy of `name` (its folder was replaced). */
+  forget(name: string): void {
+    const gone = this.entries.filter((e) => e.key.startsWith(`${name}\0`));
+    this.entries = this.entries.filter((e) => !gone.includes(e));
+    for (const e of gone) e.unet.dispose();
+  }
+
   clear(): void {
     for (const e of this.entries) e.unet.dispose();
     this.entries = [];

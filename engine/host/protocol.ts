@@ -4,7 +4,8 @@
  * request bodies are engine/spec's; this file holds what only the wire needs: requests, replies, events, results.
  */
 import type {
-  ErrorCode, EvaluateRequest, NoiseRequest, PipelineSpec, SampleRequest, SampleState, ScheduleSpec, TrainControl,
+  ErrorCode, EvaluateRequest, ImportReferenceRequest, NoiseRequest, PipelineSpec, SampleRequest, SampleState, ScheduleSpec,
+  TrainControl,
   TrainOptions,
 } from '../spec';
 import type { TimestepCurves, TrainProgress } from '../train/metrics';
@@ -13,8 +14,12 @@ import type { JobStatus, TrainEvent } from '../run/job';
 import type { NoiseResult, ScheduleChart } from '../run/noise';
 import type { SampleResult } from '../sample/result';
 import type { EvaluateResult } from '../sample/bpd';
+import type { ImportReferenceResult } from '../run/import-reference';
 
-export type { TrainProgress, TimestepCurves, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult, ModelSummary };
+export type {
+  TrainProgress, TimestepCurves, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult, ModelSummary,
+  ImportReferenceResult,
+};
 
 /**
  * How an engine is set up (Node-RED settings iddpmModelsDir, iddpmBackend, iddpmDataDirs, iddpmMaxRequestCost,
@@ -27,6 +32,8 @@ export interface EngineSettings {
   backend?: string;
   /** The folders training data may be read from (a `folder` dataset); none = no folder datasets. */
   dataDirs?: string[];
+  /** The only folders importReference reads from (`<userDir>/iddpm/import` in Node-RED; default beside modelsDir). */
+  importDirs?: readonly string[];
   /** Sampling requests waiting at most (more are refused with QUEUE_FULL). */
   maxQueue?: number;
   /** Largest cost of one sampling or evaluation request, image-steps × million parameters (TOO_LARGE beyond). */
@@ -97,6 +104,7 @@ export type EngineRequest =
   | { op: 'schedule'; spec: ScheduleSpec }
   | { op: 'evaluate'; request: EvaluateRequest }
   | { op: 'modelSpec'; name: string }
+  | { op: 'importReference'; request: ImportReferenceRequest }
   | { op: 'shutdown' };
 
 /** Replies and events the engine process sends back. */

@@ -8,11 +8,13 @@
  * found); a cancelled sampling run is CANCELLED; anything else is INTERNAL — a failure of the engine, not of the
  * request, so flows answer it with 500, not 400.
  */
+import { dirname, join, resolve } from 'node:path';
 import { initBackend, backendInfo } from '../backend';
 import { createDataset } from '../data';
 import { ModelStore, imageShapeOf, modelSummaries, type ModelSummary } from '../train';
 import { TrainingJob, type JobStatus, type TrainEvent } from '../run/job';
 import { noiseImages, scheduleChart, type NoiseResult, type ScheduleChart } from '../run/noise';
+import { importReferenceCheckpoint, type ImportReferenceResult } from '../run/import-reference';
 import { generateInWorkers } from '../parallel/sample';
 import { closePool } from '../parallel/pool';
 import { samplesToResult, type SampleResult } from '../sample/result';
@@ -20,8 +22,9 @@ import { evaluateBpd, type EvaluateResult } from '../sample/bpd';
 import { freshSeed } from '../sample/generate';
 import { readProvenance, regenerationRequest, sampleProvenance } from '../sample/provenance';
 import {
-  ENGINE_DEFAULTS, EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, integer, isBytes, modelName, need,
-  respacingSteps, respacingText, type ModelSpec, type NoiseRequest, type Respacing, type ScheduleSpec,
+  ENGINE_DEFAULTS, EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkImportReferenceRequest, checkSampleRequest, choice,
+  integer, isBytes, modelName, need, respacingSteps, respacingText, type ModelSpec, type NoiseRequest, type Respacing,
+  type ScheduleSpec,
 } from '../spec';
 import { parameterCount } from '../unet/layout';
 import { ModelCache } from './models';
@@ -103,6 +106,7 @@ export class EngineService {
       case 'schedule': return this.schedule(req.spec);
       case 'evaluate': return this.evaluate(req.request, id);
       case 'modelSpec': return this.modelSpec(req.name);
+      case 'importReference': return this.importReference(req.request);
       case 'shutdown': return this.shutdown();
       default: throw new EngineError(`Unknown request ${JSON.stringify((req as { op?: unknown }).op)}`, 'BAD_REQUEST');
     }
@@ -307,6 +311,16 @@ export class EngineService {
     const model = need('name', modelName, name);
     if (!this.store.hasCheckpoint(model)) throw new EngineError(`No trained model named "${model}"`, 'NOT_FOUND');
     return this.store.readSpec(model);
+  }
+
+  /** A reference checkpoint from an import folder → a model folder (engine/run/import-reference.ts). */
+  async importReference(request: unknown): Promise<ImportReferenceResult> {
+    const req = checkImportReferenceRequest(request);
+    if (this.activeJob(req.name)) throw new EngineError(`Model "${req.name}" is training; stop it before importing over it`, 'BUSY');
+    const importDirs = this.opts.importDirs ?? [join(dirname(resolve(this.opts.modelsDir)), 'import')];
+    const result = await importReferenceCheckpoint({ ...req, store: this.store, importDirs });
+    this.models.forget(req.name);
+    return result;
   }
 
   /** Stops every job at a step boundary (each writes its final checkpoint) and frees the models. */

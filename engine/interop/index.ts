@@ -4,7 +4,9 @@
  *   legacy formats, writing the zip format torch.load reads, and the reference's AdamW optimizer state;
  * - its scripts' flags ↔ our pipeline, named presets of its published runs, a generated Python launcher for any
  *   pipeline, a description of what the reference builds (state_dict, process), and the export of a dataset as the
- *   PNG folder its loader reads.
+ *   PNG folder its loader reads;
+ * - importing a checkpoint (names, shapes, hints), the reference's checkpoint file names and triple, a recipe
+ *   folder's files (flags, train.sh, launch.py, README), and reading a generated launch.py back.
  * See each module's header for the details.
  */
 export { PyFloat, PyGlobal, PyOrderedDict, PyTuple, pyTypeName } from './pyvalue';
@@ -33,3 +35,10 @@ export { ReferencePreset, ReferencePresetName, REFERENCE_PRESETS, REFERENCE_PRES
 export { ReferenceProcess, StateDictEntry, referenceProcess, referenceStateDict, referenceModel, parameterCount } from './describe';
 export { LauncherOptions, LauncherRecipe, launcherFor } from './launcher';
 export { DatasetExportOptions, DatasetExportResult, exportDatasetToFolder, fileNameFor } from './dataset-export';
+export { parseCheckpointName, referenceCheckpointNames, emaRateText, torchCheckpointTriple } from './checkpoint-files';
+export type { CheckpointName, CheckpointRole, TorchFile, TorchTripleInput } from './checkpoint-files';
+export { pipelineForImport, readCheckpointTensors, matchStateDict } from './import';
+export type { CheckpointFormat, ImportPipeline, ImportSource } from './import';
+export { recipeFor, perRankBatches } from './recipe';
+export type { Recipe, RecipeOptions, RecipeTraining } from './recipe';
+export { pipelineFromLauncher } from './launcher-read';

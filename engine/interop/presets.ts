@@ -5,6 +5,7 @@
  * Left out: the 256×256 upsampling model, which the super-resolution scripts (SuperResModel) train, not
  * image_train.py.
  */
+import type { ReferencePresetKind } from '../spec';
 import { pipelineFromFlags, type ReferenceRecipe } from './flags';
 
 export interface ReferencePreset {
@@ -73,7 +74,7 @@ export const REFERENCE_PRESETS = {
     diffusion: '--diffusion_steps 4000 --noise_schedule cosine --use_kl True',
     train: '--lr 1e-4 --batch_size 128 --schedule_sampler loss-second-moment',
   },
-} as const satisfies Record<string, ReferencePreset>;
+} as const satisfies Record<ReferencePresetKind, ReferencePreset>;
 
 export type ReferencePresetName = keyof typeof REFERENCE_PRESETS;
 export const REFERENCE_PRESET_NAMES = Object.keys(REFERENCE_PRESETS) as ReferencePresetName[];

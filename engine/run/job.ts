@@ -96,6 +96,8 @@ export class TrainingJob {
   private stopRequested = false;
   private wake?: () => void;
   private running?: Promise<void>;
+  /** model.json's `source` of the checkpoint resumed from (an import), kept in the checkpoints this run writes. */
+  private source?: Record<string, unknown>;
 
   /** Validates everything that can be checked without loading data; throws an error naming the bad setting. */
   constructor(init: TrainingJobInit) {
@@ -196,7 +198,7 @@ export class TrainingJob {
       const uniformProb = this.pipeline.timesteps.kind === 'importance' ? this.pipeline.timesteps.uniformProb : undefined;
       const save = (): void => {
         this.enter('checkpoint');
-        const spec = modelSpecOf(this.name, this.pipeline, this.config, this.options, trainer!.step, createdAt);
+        const spec = { ...modelSpecOf(this.name, this.pipeline, this.config, this.options, trainer!.step, createdAt), ...(this.source ? { source: this.source } : {}) };
         const path = this.store.saveCheckpoint(this.name, { spec, ...trainer!.stateDicts(), optimizer: trainer!.optimizerRecord(), state: trainer!.trainState() });
         savedStep = trainer!.step;
         this.onEvent({ type: 'checkpoint', name: this.name, step: trainer!.step, path });
@@ -276,6 +278,7 @@ export class TrainingJob {
       throw new Error(`Cannot resume model "${this.name}" from its checkpoint at step ${stored.step}: ${(err as Error).message}`);
     }
     this.store.truncateLog(this.name, trainer.step);
+    this.source = stored.source;
     return stored.createdAt;
   }
 

@@ -11,3 +11,4 @@ export * from './messages';
 export * from './fields';
 export * from './validate';
 export * from './provenance';
+export * from './interop';

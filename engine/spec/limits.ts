@@ -31,6 +31,10 @@ export const LIMITS = {
   trainSteps: { min: 0, max: 1_000_000_000 },
   previewImages: { min: 1, max: 64 },
   folderPath: 1024,
+  /** Characters of a reference flag set (`--image_size 64 --num_channels 128 …`). */
+  flagsText: 4096,
+  /** Bytes of a checkpoint file the engine imports (the largest published one, ImageNet-64 cond., is ~1.1 GB). */
+  importFileBytes: 4 * 1024 ** 3,
   /** UNet architecture settings of a custom model. */
   unet: {
     imageSize: { min: 8, max: 512 },

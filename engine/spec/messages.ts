@@ -33,6 +33,8 @@ export const MESSAGES: Record<string, string> = {
   labels: 'must be one whole number ≥ 0 per image (__count__ images), not __got__',
   provenance: 'cannot be made again: __reason__',
   datasetIndices: 'must be 1 to __max__ whole numbers, each an image of the __split__ split (0 … __last__), not __got__',
+  importSource: 'says nothing of the checkpoint\'s architecture: give a reference preset, the flags it was trained with (image_train.py), or its pipeline',
+  importSources: 'gives both a pipeline and flags or a preset: give one of them',
 };
 
 /** Node-RED's i18next interpolation: __name__; values are not escaped (its runtime does not escape them either). */

@@ -7,6 +7,9 @@
  *                         (step, random generators, timestep- and data-sampler state)
  *   log.jsonl             one TrainProgress per line
  *   evaluation.json       the last bits/dim evaluation (StoredEvaluation), when one was made
+ * docs/model-folder.md describes every field and file. An imported reference checkpoint (saveImported) has
+ * weights and EMA, and the optimizer when its opt<step>.pt came along, but no state.json: the reference saves
+ * no sampler or data-order state, so a run continued from it starts those fresh, as the reference's own resume does.
  *
  * A checkpoint is written into `ckpt-<step>.tmp/` (every file fsynced), renamed to `ckpt-<step>/`, and only then
  * does `latest` move to it (atomic rename). A process killed at any point leaves `latest` naming a complete
@@ -18,6 +21,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { badRequest, isModelName, reasonOf, shown, type ModelSpec } from '../spec';
 import { parseSafetensors, parseSafetensorsWithMetadata, writeSafetensors, type SafeTensor } from '../safetensors';
+import type { AdamState } from '../optim/adam';
+import type { ParamSpec } from '../unet/layout';
 import { fsyncDir, writeFileAtomic, writeFileDurable } from './atomic';
 import { isInside } from '../files';
 
@@ -50,6 +55,33 @@ export interface Checkpoint {
   /** Present when loaded with `{ training: true }`. */
   optimizer?: OptimizerRecord;
   state?: TrainState;
+}
+
+/** What an imported checkpoint has: no run state (engine/run/import-reference.ts). */
+export interface ImportedCheckpointInput {
+  spec: ModelSpec;
+  weights: TensorDict;
+  ema: TensorDict;
+  optimizer?: OptimizerRecord;
+}
+
+/** Adam's state (moments in our layout, `params` order) as the record optimizer.safetensors holds. */
+export function optimizerRecordFrom(state: AdamState, params: readonly ParamSpec[]): OptimizerRecord {
+  const moments: TensorDict = new Map();
+  const entry = (data: Float32Array, i: number): SafeTensor => ({ dtype: 'F32', shape: [...params[i].shape], data });
+  state.expAvg.forEach((m, i) => moments.set(`exp_avg.${params[i].name}`, entry(m, i)));
+  state.expAvgSq.forEach((v, i) => moments.set(`exp_avg_sq.${params[i].name}`, entry(v, i)));
+  return { step: state.step, moments };
+}
+
+/** The record's moments back in `params` order (for an export to the reference's opt<step>.pt). */
+export function adamStateFrom(record: OptimizerRecord, params: readonly ParamSpec[]): AdamState {
+  const moment = (kind: string, s: ParamSpec): Float32Array => {
+    const m = record.moments.get(`${kind}.${s.name}`);
+    if (!m || !(m.data instanceof Float32Array)) throw new Error(`the optimizer state has no float32 "${kind}.${s.name}"`);
+    return m.data;
+  };
+  return { step: record.step, expAvg: params.map((s) => moment('exp_avg', s)), expAvgSq: params.map((s) => moment('exp_avg_sq', s)) };
 }
 
 export interface CheckpointInput {
@@ -145,8 +177,11 @@ export class ModelStore {
     if (opts.training && fs.existsSync(path.join(dir, FILES.optimizer))) {
       const { tensors, metadata } = parseSafetensorsWithMetadata(read(FILES.optimizer));
       ckpt.optimizer = { step: Number(metadata.step), moments: tensors };
-      ckpt.state = readJson<TrainState>(path.join(dir, FILES.state));
-      if (ckpt.state.step !== spec.step) throw new Error(`Checkpoint ${dir} is inconsistent: state.json is at step ${ckpt.state.step}, model.json at ${spec.step}`);
+      // An imported checkpoint has the optimizer but no run state.
+      if (fs.existsSync(path.join(dir, FILES.state))) {
+        ckpt.state = readJson<TrainState>(path.join(dir, FILES.state));
+        if (ckpt.state.step !== spec.step) throw new Error(`Checkpoint ${dir} is inconsistent: state.json is at step ${ckpt.state.step}, model.json at ${spec.step}`);
+      }
     }
     return ckpt;
   }
@@ -164,6 +199,20 @@ export class ModelStore {
       [FILES.optimizer, () => writeSafetensors(input.optimizer.moments, { step: String(input.optimizer.step), layout: 'engine (NHWC/HWIO)' })],
       [FILES.state, () => JSON.stringify(input.state)],
     ], onStage);
+  }
+
+  /**
+   * Writes an imported checkpoint (weights, EMA and, when given, the optimizer; no run state) as the current one
+   * of `name`, with the same crash safety as saveCheckpoint.
+   */
+  saveImported(name: string, input: ImportedCheckpointInput): string {
+    const files: Array<[string, () => Uint8Array | string]> = [
+      [FILES.weights, () => writeSafetensors(input.weights)],
+      [FILES.ema, () => writeSafetensors(input.ema)],
+    ];
+    const opt = input.optimizer;
+    if (opt) files.push([FILES.optimizer, () => writeSafetensors(opt.moments, { step: String(opt.step), layout: 'engine (NHWC/HWIO)' })]);
+    return this.commitCheckpoint(name, input.spec, files);
   }
 
   /**

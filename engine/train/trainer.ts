@@ -304,12 +304,12 @@ export class Trainer {
   restore(ckpt: Checkpoint): void {
     this.unet.loadStateDict(ckpt.weights);
     this.ema.loadStateDict(ckpt.ema);
-    if (!ckpt.optimizer || !ckpt.state) {
+    if (!ckpt.optimizer) {
       // A sampling export (weights only): fine-tune from its weights with a fresh optimizer and fresh samplers.
       this.step = ckpt.step;
       return;
     }
-    const { optimizer, state } = ckpt;
+    const { optimizer } = ckpt;
     const moment = (kind: string, i: number): Float32Array => {
       const name = `${kind}.${this.unet.parameters[i].name}`;
       const m = optimizer.moments.get(name);
@@ -321,6 +321,13 @@ export class Trainer {
       expAvg: this.params.map((_, i) => moment('exp_avg', i)),
       expAvgSq: this.params.map((_, i) => moment('exp_avg_sq', i)),
     });
+    const { state } = ckpt;
+    if (!state) {
+      // An imported reference checkpoint: Adam continues; the samplers and the data order start fresh, as they do
+      // when the reference itself resumes (it saves neither).
+      this.step = ckpt.step;
+      return;
+    }
     this.noiseRng.setState(state.rng.noise);
     this.timestepRng.setState(state.rng.timesteps);
     this.timestepSampler.setState(state.timestepSampler);

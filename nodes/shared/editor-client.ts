@@ -2,7 +2,7 @@
  * The editor side of the shared rules: runs in the browser (served with rules.ts as `iddpm/editor.js`, which sets
  * window.IDDPM), so every dialog validates with exactly the runtime's rules and explains a refusal in words.
  */
-import { MESSAGES, interpolate, SCHEDULE_DEFAULTS, NOISER_DEFAULTS, UNET_DEFAULTS, LOSS_DEFAULTS, TIMESTEPS_DEFAULTS, TRAIN_DEFAULTS, SAMPLE_DEFAULTS, PRESETS } from '../../engine/spec';
+import { MESSAGES, interpolate, SCHEDULE_DEFAULTS, NOISER_DEFAULTS, UNET_DEFAULTS, LOSS_DEFAULTS, TIMESTEPS_DEFAULTS, TRAIN_DEFAULTS, SAMPLE_DEFAULTS, PRESETS, REFERENCE_PRESET_KINDS } from '../../engine/spec';
 import { checkField, checkLinearSteps, type Issue, type NodeType } from './rules';
 import { modelPicker as picker } from './model-picker';
 
@@ -13,6 +13,8 @@ export const defaults = {
 };
 /** The named UNet architectures, for the UNet dialog's summary of a preset. */
 export const presets = PRESETS;
+/** The reference's published flag sets, for the Import dialog. */
+export const referencePresets = REFERENCE_PRESET_KINDS;
 
 declare const RED: { _(key: string, params?: Record<string, unknown>): string };
 declare const document: { getElementById(id: string): { value: string } | null };

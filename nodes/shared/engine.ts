@@ -1,5 +1,5 @@
 /** The shared engine of this Node-RED runtime, configured from Node-RED's settings (design.md, "The shared engine"). */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { sharedEngine, type EngineClient } from '../../engine/host/client';
 import type { EngineSettings } from '../../engine/host/protocol';
 import type { Red } from './red';
@@ -25,6 +25,17 @@ export function dataDirs(red: Settings): string[] {
   return [join(userDirOf(red), 'iddpm', 'data')];
 }
 
+/**
+ * The folders the Import node may read checkpoints from: `iddpmImportDirs` (a folder or a list; relative ones
+ * are under userDir), else `<userDir>/iddpm/import`. Nothing outside them is ever read.
+ */
+export function importDirs(red: Settings): string[] {
+  const given = red.settings.iddpmImportDirs;
+  const list = typeof given === 'string' && given ? [given] : Array.isArray(given) ? given.filter((d): d is string => typeof d === 'string' && d !== '') : [];
+  const dirs = list.length ? list : [join('iddpm', 'import')];
+  return dirs.map((d) => resolve(userDirOf(red), d));
+}
+
 /** `iddpmBackend`, else env IDDPM_BACKEND, else the engine's own choice (auto). */
 export function backendSetting(red: Settings): string | undefined {
   const b = red.settings.iddpmBackend;
@@ -40,7 +51,7 @@ function positive(v: unknown): number | undefined {
 /** The engine's settings from Node-RED's (engine/spec ENGINE_DEFAULTS fills what is not set). */
 export function engineSettings(red: Settings): EngineSettings {
   const s = red.settings;
-  const out: EngineSettings = { modelsDir: modelsDir(red), dataDirs: dataDirs(red) };
+  const out: EngineSettings = { modelsDir: modelsDir(red), dataDirs: dataDirs(red), importDirs: importDirs(red) };
   const backend = backendSetting(red);
   if (backend) out.backend = backend;
   const cost = positive(s.iddpmMaxRequestCost);

@@ -5,7 +5,7 @@
  * `iddpm/editor.js` by the build), so it must stay browser-safe: it imports only engine/spec.
  */
 import {
-  BUILTIN_DATASETS, DATASET_FIELDS, DATASET_SPLITS, LIMITS, LOSS_FIELDS, NOISER_FIELDS, SAMPLE_FIELDS, SAMPLER_MODES,
+  BUILTIN_DATASETS, DATASET_FIELDS, DATASET_SPLITS, IMPORT_FIELDS, LIMITS, LOSS_FIELDS, REFERENCE_PRESET_KINDS, NOISER_FIELDS, SAMPLE_FIELDS, SAMPLER_MODES,
   SCHEDULE_FIELDS, SEED, TIMESTEPS_FIELDS, TRAIN_FIELDS, UNET_CONFIG_FIELDS, UNET_FIELDS, bool, choice, modelName,
   optional, toNumber, type Checked, type Issue, type Rule,
 } from '../../engine/spec';
@@ -48,6 +48,15 @@ export const FIELDS = {
     dataset: optional(choice(BUILTIN_DATASETS), 'mnist' as const),
     split: optional(choice(DATASET_SPLITS), 'test' as const),
     perTimestep: bool,
+  },
+  'iddpm-import': {
+    file: IMPORT_FIELDS.file,
+    preset: optional(choice(REFERENCE_PRESET_KINDS), '' as const),
+    flags: optional(IMPORT_FIELDS.flags, ''),
+    model: optional(modelName, ''),
+    ema: IMPORT_FIELDS.ema,
+    opt: IMPORT_FIELDS.opt,
+    overwrite: IMPORT_FIELDS.overwrite,
   },
 } as const;
 

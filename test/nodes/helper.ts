@@ -30,6 +30,7 @@ export const NODES = {
   timesteps: load('iddpm-importance-sampler'),
   trainer: load('iddpm-trainer'),
   sampler: load('iddpm-sampler'),
+  import: load('iddpm-import'),
 };
 export const ALL_NODES = Object.values(NODES);
 
