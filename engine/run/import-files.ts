@@ -9,44 +9,19 @@
  * LIMITS.importFileBytes), so a name swapped for a symlink after the check is not followed.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { EngineError, LIMITS, shown } from '../spec';
+import { realPathUnder } from './paths';
 
 /** The one refusal for a name that is not a readable file inside an import folder. */
 export function notImportable(given: string): EngineError {
   return new EngineError(`No checkpoint ${shown(given)} in the import folder (the setting iddpmImportDirs; names are relative to it)`, 'NOT_FOUND');
 }
 
-function realDir(dir: string): string | undefined {
-  try {
-    const real = fs.realpathSync(dir);
-    return fs.statSync(real).isDirectory() ? real : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** `child` is `root` itself or inside it (both real, absolute paths). */
-function isInside(root: string, child: string): boolean {
-  const rel = path.relative(root, child);
-  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
-}
-
 /** The real path of `given` inside one of `roots` (first match wins), or the neutral NOT_FOUND. */
 export function resolveImportFile(given: string, roots: readonly string[]): string {
-  if (typeof given !== 'string' || given === '' || given.includes('\0')) throw notImportable(String(given));
-  for (const root of roots) {
-    const base = realDir(root);
-    if (!base) continue;
-    let real: string;
-    try {
-      real = fs.realpathSync(path.resolve(base, given));
-    } catch {
-      continue;
-    }
-    if (isInside(base, real) && fs.statSync(real).isFile()) return real;
-  }
-  throw notImportable(given);
+  const real = realPathUnder(roots, given, 'file');
+  if (!real) throw notImportable(String(given));
+  return real;
 }
 
 /** Reads a resolved file without following a symlink put in its place, refusing files above the size limit. */
