@@ -81,7 +81,7 @@ const CASES: Case[] = [
   { type: 'iddpm-sampler', label: 'Sampler', bad: { field: 'steps', value: 'fast', says: 'must be a number of steps (like 50), ddimN', fix: 'ddim25' }, change: { field: 'method', value: 'ddim' }, status: 'ready' },
 ];
 
-test('the IDDPM palette category holds the seven nodes with their labels', async () => {
+test('the IDDPM palette category holds the seven pipeline nodes and the Import node, with their labels', async () => {
   const header = page.locator('#red-ui-palette-header-IDDPM');
   await header.waitFor();
   assert.equal((await header.innerText()).trim(), 'IDDPM');
@@ -89,7 +89,7 @@ test('the IDDPM palette category holds the seven nodes with their labels', async
   // "Sampler", never "ImportanceSa" / "mpler").
   const labels = await page.locator('#red-ui-palette-container-IDDPM .red-ui-palette-node').evaluateAll((els) =>
     els.map((e) => [e.getAttribute('data-palette-type'), (e as unknown as { innerText: string }).innerText.trim().split(/\s+/).join(' ')]));
-  assert.deepEqual(labels, CASES.map((c) => [c.type, c.label]));
+  assert.deepEqual(labels, [...CASES.map((c) => [c.type, c.label]), ['iddpm-import', 'Import']]);
   await header.scrollIntoViewIfNeeded();
   await shot(page, '01-palette');
 });
