@@ -2,3 +2,4 @@
 export { WorkerPool, WorkerError, acquirePool, releasePool, closePool, poolThreads, workerCount } from './pool';
 export { ParallelGradients, planShards } from './train';
 export { generateInWorkers, forwardInWorkers, shareWeights, splitImages } from './sample';
+export { matmulGflops, poolMatmulGflops } from './peak';

@@ -27,7 +27,9 @@ export type WorkerRequest =
   /** Runs the reverse process for images [first, first + count) of a request (options already resolved). */
   | { op: 'sample'; model: SharedWeights; pipeline: PipelineForSampling; options: GenerateOptions & { seed: number }; first: number; count: number; classes?: number[]; cancel: SharedArrayBuffer }
   /** The UNet's output for a batch (evaluation mode). */
-  | { op: 'forward'; model: SharedWeights; x: Float32Array; shape: [number, number, number, number]; t: Float32Array };
+  | { op: 'forward'; model: SharedWeights; x: Float32Array; shape: [number, number, number, number]; t: Float32Array }
+  /** Times a large matmul on this thread's wasm backend (the bench's measure of the SIMD peak): GFLOP/s. */
+  | { op: 'matmulPeak'; size: number; runs: number };
 
 /** What a trainShard request answers (its gradients are in the replica's gradient buffer). */
 export interface ShardReply {

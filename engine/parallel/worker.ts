@@ -13,6 +13,7 @@ import type { UNetConfig } from '../unet/config';
 import { copyValues, loadVariables, parameterViews } from './weights';
 import { sampleImages } from './sample-images';
 import type { ShardReply, SharedWeights, WorkerReply, WorkerRequest } from './protocol';
+import { matmulGflops } from './peak';
 
 interface Replica {
   ctx: ShardContext;
@@ -92,6 +93,8 @@ async function handle(req: WorkerRequest, emit: (event: unknown) => void): Promi
       modelChain = run.catch(() => undefined);
       return run;
     }
+    case 'matmulPeak':
+      return matmulGflops(req.size, req.runs);
     case 'forward': {
       const run = modelChain.then(() => {
         const out = tf.tidy(() => modelFor(req.model).apply(tf.tensor4d(req.x, req.shape), tf.tensor1d(req.t), undefined, { training: false }));
