@@ -4,7 +4,7 @@
  * loss, backward, Adam, EMA), UNet evaluation, sampling 16 images at 50 respaced steps (mnist), peak RSS and
  * tensors alive after 20 steps. Prints a table; writes JSON to IDDPM_BENCH_JSON when set.
  * Images per second come from the median time of a step or pass, as the anchor's script computes them.
- * IDDPM_BENCH_PRESETS=tiny limits the presets (for a quick look). On wasm the engine's worker threads do the work
+ * IDDPM_BENCH_PRESETS=tiny limits the presets (for a quick look); IDDPM_BENCH_STEPS the training steps (default 20). On wasm the engine's worker threads do the work
  * (IDDPM_WORKERS, default one per core; 1 = all in this thread). The machine may be shared: besides images per
  * second of wall time, the figures per CPU-second (all threads of this process) say what the work costs.
  * Beside the speeds: the UNet's FLOPs per image (engine/unet/flops.ts: forward, and a training step), the GFLOP/s
@@ -25,7 +25,8 @@ import { ParallelGradients, acquirePool, closePool, forwardInWorkers, generateIn
 import { unetFlops } from '../engine/unet/flops';
 
 const BATCH = 16;
-const STEPS = 20;
+/** Training steps per preset, the first WARMUP untimed (IDDPM_BENCH_STEPS for a shorter run on a shared machine). */
+const STEPS = Math.max(4, Number(process.env.IDDPM_BENCH_STEPS) || 20);
 const WARMUP = 2;
 
 type Figures = Record<string, number>;

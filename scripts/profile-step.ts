@@ -64,6 +64,20 @@ async function profile(label: string, f: () => void): Promise<void> {
   for (const [name, e] of [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 30)) {
     console.log(`  ${name.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${(100 * e.ms / total).toFixed(1).padStart(5)}%  ${String(e.n).padStart(5)} calls`);
   }
+  // IDDPM_PROFILE_SHAPES=BatchMatMul,Sum: the costliest calls of those kernels, with their shapes.
+  const detail = (process.env.IDDPM_PROFILE_SHAPES ?? '').split(',').filter(Boolean);
+  for (const name of detail) {
+    const calls = await Promise.all(info.kernels.filter((k) => k.name === name).map(async (k) => ({ ms: (await k.kernelTimeMs) as number, shapes: JSON.stringify(k.inputShapes) })));
+    const byShape = new Map<string, { ms: number; n: number }>();
+    for (const c of calls) {
+      const e = byShape.get(c.shapes) ?? { ms: 0, n: 0 };
+      e.ms += c.ms;
+      e.n += 1;
+      byShape.set(c.shapes, e);
+    }
+    console.log(`  ${name} by input shapes:`);
+    for (const [shapes, e] of [...byShape.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) console.log(`    ${e.ms.toFixed(1).padStart(7)} ms ${String(e.n).padStart(4)}×  ${shapes}`);
+  }
 }
 
 async function main(): Promise<void> {
