@@ -13,9 +13,10 @@ import { ModelStore, imageShapeOf } from '../train';
 import { TrainingJob, type JobStatus, type TrainEvent } from '../run/job';
 import { noiseImages, scheduleChart, type NoiseResult, type ScheduleChart } from '../run/noise';
 import { generateInWorkers } from '../parallel/sample';
+import { evaluateBpdInWorkers } from '../parallel/bpd';
 import { closePool } from '../parallel/pool';
 import { samplesToResult, type SampleResult } from '../sample/result';
-import { evaluateBpd, type EvaluateResult } from '../sample/bpd';
+import type { EvaluateResult } from '../sample/bpd';
 import { freshSeed } from '../sample/generate';
 import {
   EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, modelName, need,
@@ -183,7 +184,7 @@ export class EngineService {
     const req = checkEvaluateRequest(request);
     const model = this.models.load(req.model, req.ema);
     const dataset = await createDataset(req.dataset, imageShapeOf(this.store.readSpec(req.model).unetConfig));
-    return evaluateBpd(model, dataset, {
+    return evaluateBpdInWorkers(model, dataset, {
       count: req.count,
       batchSize: req.batchSize,
       seed: req.seed,

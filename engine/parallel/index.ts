@@ -3,3 +3,4 @@ export { WorkerPool, WorkerError, acquirePool, releasePool, closePool, poolThrea
 export { ParallelGradients, planShards } from './train';
 export { generateInWorkers, forwardInWorkers, shareWeights, splitImages } from './sample';
 export { matmulGflops, poolMatmulGflops } from './peak';
+export { evaluateBpdInWorkers } from './bpd';

@@ -14,6 +14,7 @@ import { copyValues, loadVariables, parameterViews } from './weights';
 import { sampleImages } from './sample-images';
 import type { ShardReply, SharedWeights, WorkerReply, WorkerRequest } from './protocol';
 import { matmulGflops } from './peak';
+import { bpdShare } from './bpd';
 
 interface Replica {
   ctx: ShardContext;
@@ -90,6 +91,11 @@ async function handle(req: WorkerRequest, emit: (event: unknown) => void): Promi
       return null;
     case 'sample': {
       const run = modelChain.then(() => sampleImages(modelFor(req.model), req, emit));
+      modelChain = run.catch(() => undefined);
+      return run;
+    }
+    case 'bpd': {
+      const run = modelChain.then(() => bpdShare(modelFor(req.model), req, emit));
       modelChain = run.catch(() => undefined);
       return run;
     }

@@ -9,7 +9,7 @@ import { backendInfo, initBackend } from '../backend';
 import { createDataset } from '../data';
 import type { GaussianDiffusion } from '../diffusion';
 import { checkPipeline, type CheckedTrainOptions, type CompletePipeline, type JobState, type UNetConfig } from '../spec';
-import { generate } from '../sample/generate';
+import { generateInWorkers } from '../parallel/sample';
 import { gridPng } from '../sample/result';
 import type { UNet } from '../unet/model';
 import {
@@ -211,10 +211,13 @@ export class TrainingJob {
     this.onEvent({ type: 'sample', name: this.name, step: trainer.step, png });
   }
 
-  /** A fixed-seed respaced ancestral sample of the EMA model, so previews of successive steps are comparable. */
+  /**
+   * A fixed-seed respaced ancestral sample of the EMA model, so previews of successive steps are comparable; on
+   * the worker threads when there are some (each image draws its own noise: the same images as in one thread).
+   */
   private async defaultPreview(trainer: Trainer, n: number): Promise<Buffer> {
     const T = this.pipeline.schedule.steps;
-    const result = await generate(
+    const result = await generateInWorkers(
       { unet: trainer.ema, pipeline: this.pipeline, imageSize: this.config.imageSize, channels: this.config.inChannels, numClasses: this.config.numClasses },
       { count: n, batchSize: n, steps: Math.min(PREVIEW_STEPS, T), seed: this.options.seed },
     );
