@@ -4,9 +4,12 @@
  * loss, backward, Adam, EMA), UNet evaluation, sampling 16 images at 50 respaced steps (mnist), peak RSS and
  * tensors alive after 20 steps. Prints a table; writes JSON to IDDPM_BENCH_JSON when set.
  * Images per second come from the median time of a step or pass, as the anchor's script computes them.
- * IDDPM_BENCH_PRESETS=tiny limits the presets (for a quick look). On wasm the engine's worker threads do the work
+ * IDDPM_BENCH_PRESETS=tiny limits the presets (for a quick look); IDDPM_BENCH_STEPS the training steps (default 20). On wasm the engine's worker threads do the work
  * (IDDPM_WORKERS, default one per core; 1 = all in this thread). The machine may be shared: besides images per
  * second of wall time, the figures per CPU-second (all threads of this process) say what the work costs.
+ * Beside the speeds: the UNet's FLOPs per image (engine/unet/flops.ts: forward, and a training step), the GFLOP/s
+ * they amount to, and this machine's wasm-SIMD limit — a 1024³ matmul timed on every worker thread at once —
+ * so the figures say how close to the hardware's limit (as wasm reaches it) the engine runs, not only to PyTorch.
  * Last, the fairness figure (bench-share.ts): a 4-image DDIM-25 request's latency while one `tiny` job trains, over
  * its idle latency (goal ≤ 2×); IDDPM_BENCH_SHARE=0 skips it.
  */
@@ -20,11 +23,13 @@ import type { CompletePipeline } from '../engine/spec';
 import { UNet } from '../engine/unet/model';
 import { resolveUNetConfig } from '../engine/unet/presets';
 import type { SamplingModel } from '../engine/sample/generate';
-import { ParallelGradients, acquirePool, closePool, forwardInWorkers, generateInWorkers, releasePool, shareWeights, workerCount, type WorkerPool } from '../engine/parallel';
+import { ParallelGradients, acquirePool, closePool, forwardInWorkers, generateInWorkers, matmulGflops, poolMatmulGflops, releasePool, shareWeights, workerCount, type WorkerPool } from '../engine/parallel';
+import { unetFlops } from '../engine/unet/flops';
 import { benchSamplingDuringTraining, type ShareFigures } from './bench-share';
 
 const BATCH = 16;
-const STEPS = 20;
+/** Training steps per preset, the first WARMUP untimed (IDDPM_BENCH_STEPS for a shorter run on a shared machine). */
+const STEPS = Math.max(4, Number(process.env.IDDPM_BENCH_STEPS) || 20);
 const WARMUP = 2;
 
 type Figures = Record<string, number>;
@@ -94,7 +99,7 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string, pool: Work
   const weights = pool ? shareWeights(trainer.ema) : undefined;
   const evaluate = async (): Promise<void> => {
     if (pool && weights) await forwardInWorkers(pool, weights, x.dataSync() as Float32Array, shape, ts.dataSync() as Float32Array);
-    else tf.tidy(() => trainer.ema.apply(x, ts as tf.Tensor1D).dataSync());
+    else tf.tidy(() => void trainer.ema.apply(x, ts as tf.Tensor1D).dataSync()); // void: tidy would walk a returned array
   };
   for (let r = 0; r < 2; r++) await evaluate();
   const evalMs: number[] = [];
@@ -108,10 +113,15 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string, pool: Work
   const evalImagesPerCpuSec = (BATCH * evalReps) / (cpuSec() - ec0);
   tf.dispose([x, ts]);
 
+  const flops = unetFlops(config);
   const figures: Figures = {
+    forwardGflopPerImage: flops.forward / 1e9,
+    trainStepGflopPerImage: flops.trainingStep / 1e9,
     trainImagesPerSec,
+    trainGflops: (trainImagesPerSec * flops.trainingStep) / 1e9,
     trainImagesPerCpuSec,
     evalImagesPerSec,
+    evalGflops: (evalImagesPerSec * flops.forward) / 1e9,
     evalImagesPerCpuSec,
     peakRssMB: peakRssMB(),
     tensorsAfter20,
@@ -120,7 +130,10 @@ async function benchPreset(preset: 'tiny' | 'mnist', backend: string, pool: Work
   trainer.dispose();
   diffusion.dispose();
 
-  if (preset === 'mnist') Object.assign(figures, await benchSamplingFigures(preset));
+  if (preset === 'mnist') {
+    Object.assign(figures, await benchSamplingFigures(preset));
+    figures.sample50AncestralGflops = (figures.sample50AncestralImagesPerSec * 50 * flops.forward) / 1e9;
+  }
   console.error(`  ${preset} done on ${backend}`);
   return figures;
 }
@@ -173,8 +186,15 @@ async function main(): Promise<void> {
   const presets = (process.env.IDDPM_BENCH_PRESETS ?? 'tiny,mnist').split(',').map((s) => s.trim()) as Array<'tiny' | 'mnist'>;
   const threads = workerCount(info.name);
   const pool = threads > 1 ? acquirePool(threads) : undefined;
-  const result: { backend: string; workers: number; batch: number; presets: Record<string, Figures>; samplingDuringTraining?: ShareFigures } = { backend: info.name, workers: threads, batch: BATCH, presets: {} };
+  const result: {
+    backend: string; workers: number; batch: number; peakGflops?: { perThread: number[]; total: number };
+    presets: Record<string, Figures>; samplingDuringTraining?: ShareFigures;
+  } = { backend: info.name, workers: threads, batch: BATCH, presets: {} };
   try {
+    if (info.name === 'wasm') {
+      result.peakGflops = pool ? await poolMatmulGflops(pool) : { perThread: [matmulGflops(1024, 5)], total: 0 };
+      if (!pool) result.peakGflops.total = result.peakGflops.perThread[0];
+    }
     for (const p of presets) result.presets[p] = await benchPreset(p, info.name, pool);
     if (pool) releasePool(pool);
     if (process.env.IDDPM_BENCH_SHARE !== '0') result.samplingDuringTraining = await benchSamplingDuringTraining();
@@ -183,11 +203,21 @@ async function main(): Promise<void> {
   }
 
   const cols = [
-    'trainImagesPerSec', 'trainImagesPerCpuSec', 'evalImagesPerSec', 'evalImagesPerCpuSec', 'sample50AncestralImagesPerSec',
+    'forwardGflopPerImage', 'trainStepGflopPerImage', 'trainImagesPerSec', 'trainGflops', 'trainImagesPerCpuSec', 'evalImagesPerSec', 'evalGflops',
+    'evalImagesPerCpuSec', 'sample50AncestralImagesPerSec', 'sample50AncestralGflops',
     'sample50AncestralImagesPerCpuSec', 'sample50DdimImagesPerSec', 'sample50DdimImagesPerCpuSec', 'firstProgressMs', 'peakRssMB',
     'tensorsAfter20', 'tensorsGrowthAfterWarmup',
   ];
   console.log(`backend: ${info.name}, worker threads ${threads}, batch ${BATCH}`);
+  const peak = result.peakGflops;
+  if (peak) {
+    console.log(`wasm-SIMD limit (1024³ matmul on every thread at once): ${peak.total.toFixed(1)} GFLOP/s (${peak.perThread.map((g) => g.toFixed(1)).join(' + ')})`);
+    for (const p of presets) {
+      const f = result.presets[p];
+      const pct = (g: number | undefined): string => (g === undefined ? '-' : `${((100 * g) / peak.total).toFixed(0)}%`);
+      console.log(`  ${p}: training ${pct(f.trainGflops)}, evaluation ${pct(f.evalGflops)}, sampling ${pct(f.sample50AncestralGflops)} of that limit`);
+    }
+  }
   console.log('figure'.padEnd(32) + presets.map((p) => p.padStart(12)).join(''));
   for (const c of cols) {
     if (!presets.some((p) => result.presets[p][c] !== undefined)) continue;

@@ -15,6 +15,8 @@ import { tf } from '../tf';
 import { unsortedSegmentSum } from './wasm-segment';
 import { makeIdentity, makeSlice, makeSplitV, makeTranspose, makeUnpack } from './wasm-layout';
 import { groupNormKernels } from './wasm-groupnorm';
+import { dropView, matMulIds, view } from './wasm-matmul';
+import { shiftedFilterGrad, shiftedFilterGradApplies } from './wasm-conv-filter';
 import type { WasmBackend } from './wasm-backend';
 
 type TensorInfo = tf.TensorInfo;
@@ -85,6 +87,7 @@ function convInfo(inShape: number[], filterShape: number[], attrs: Attrs): tf.ba
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { x, dy } = inputs;
   const info = convInfo(x.shape, attrs.filterShape as number[], attrs);
+  if (x.dtype === 'float32' && shiftedFilterGradApplies(info)) return shiftedFilterGrad(backend, x, dy, info.filterHeight, info.filterWidth);
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo, padInfo } = info;
   const [, h, w, ci] = x.shape;
   const co = dy.shape[3];
@@ -156,40 +159,17 @@ function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo
   return dx;
 }
 
-/** The wasm module's own BatchMatMul entry point (the XNNPACK path for 1-entry, untransposed operands), per backend. */
-const wasmMatMuls = new WeakMap<WasmBackend, (...args: unknown[]) => void>();
-function wasmMatMul(backend: WasmBackend): (...args: unknown[]) => void {
-  let f = wasmMatMuls.get(backend);
-  if (!f) {
-    f = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
-    wasmMatMuls.set(backend, f);
-  }
-  return f;
-}
-const shapeBytes = (s: number[]): Uint8Array => new Uint8Array(new Int32Array(s).buffer);
-
-/** A tensor id aliasing `size` floats of `base` from element `offset` (no copy); release with `dropView`. */
-function view(backend: WasmBackend, base: TensorInfo, offset: number, size: number): number {
-  const id = backend.dataIdNextNumber++;
-  backend.wasm.tfjs.registerTensor(id, size, backend.dataIdMap.get(base.dataId).memoryOffset + 4 * offset);
-  return id;
-}
-const dropView = (backend: WasmBackend, id: number): void => backend.wasm.tfjs.disposeData(id);
-
 /** out[i] = a[i]·b[i] for [Ba,M,K]·[Bb,K,N] (Ba, Bb ∈ {1, B}), one XNNPACK matmul per batch entry on views. */
 function matMulPerEntry(backend: WasmBackend, a: TensorInfo, b: TensorInfo): TensorInfo {
   const [ba, m, k] = a.shape;
   const [bb, , n] = b.shape;
   const batch = Math.max(ba, bb);
   const out = backend.makeOutput([batch, m, n], 'float32');
-  const matMul = wasmMatMul(backend);
-  const sa = shapeBytes([1, m, k]);
-  const sb = shapeBytes([1, k, n]);
   for (let i = 0; i < batch; i++) {
     const va = view(backend, a, ba === 1 ? 0 : i * m * k, m * k);
     const vb = view(backend, b, bb === 1 ? 0 : i * k * n, k * n);
     const vo = view(backend, out, i * m * n, m * n);
-    matMul(va, sa, 3, vb, sb, 3, 0, 0, vo);
+    matMulIds(backend, va, vb, vo, m, k, n);
     dropView(backend, va);
     dropView(backend, vb);
     dropView(backend, vo);

@@ -16,9 +16,10 @@ import { TrainingJob, type JobStatus, type TrainEvent } from '../run/job';
 import { noiseImages, scheduleChart, type NoiseResult, type ScheduleChart } from '../run/noise';
 import { importReferenceCheckpoint, type ImportReferenceResult } from '../run/import-reference';
 import { generateInWorkers } from '../parallel/sample';
+import { evaluateBpdInWorkers } from '../parallel/bpd';
 import { closePool } from '../parallel/pool';
 import { samplesToResult, type SampleResult } from '../sample/result';
-import { evaluateBpd, type EvaluateResult } from '../sample/bpd';
+import type { EvaluateResult } from '../sample/bpd';
 import { freshSeed } from '../sample/generate';
 import { readProvenance, regenerationRequest, sampleProvenance } from '../sample/provenance';
 import {
@@ -286,7 +287,7 @@ export class EngineService {
     const dataset = await createDataset(req.dataset, imageShapeOf(model.spec.unetConfig));
     const limit = this.timeLimit();
     this.evaluating.add(id);
-    const result = await evaluateBpd(model, dataset, {
+    const result = await evaluateBpdInWorkers(model, dataset, {
       count: req.count,
       batchSize: req.batchSize,
       seed: req.seed,

@@ -3,3 +3,5 @@ export { WorkerPool, WorkerError, acquirePool, releasePool, closePool, poolThrea
 export { ParallelGradients, planShards } from './train';
 export { generateInWorkers, forwardInWorkers, shareWeights, splitImages } from './sample';
 export { WorkShare, workShare } from './share';
+export { matmulGflops, poolMatmulGflops } from './peak';
+export { evaluateBpdInWorkers } from './bpd';

@@ -7,6 +7,7 @@ import type { CompletePipeline, UNetConfig } from '../spec';
 import type { StepBatch, Shard } from '../train/trainer';
 import type { PipelineForSampling } from '../sample/process';
 import type { GenerateOptions } from '../sample/generate';
+import type { EvaluateOptions } from '../sample/bpd';
 
 /** A UNet's parameters, concatenated in state_dict order (engine layout), shared between threads. */
 export interface SharedWeights {
@@ -27,7 +28,11 @@ export type WorkerRequest =
   /** Runs the reverse process for images [first, first + count) of a request (options already resolved). */
   | { op: 'sample'; model: SharedWeights; pipeline: PipelineForSampling; options: GenerateOptions & { seed: number }; first: number; count: number; classes?: number[]; cancel: SharedArrayBuffer }
   /** The UNet's output for a batch (evaluation mode). */
-  | { op: 'forward'; model: SharedWeights; x: Float32Array; shape: [number, number, number, number]; t: Float32Array };
+  | { op: 'forward'; model: SharedWeights; x: Float32Array; shape: [number, number, number, number]; t: Float32Array }
+  /** calcBpdLoop over images [first, first + count) of an evaluation (their pixels and labels sent along). */
+  | { op: 'bpd'; model: SharedWeights; pipeline: PipelineForSampling; options: EvaluateOptions & { batchSize: number }; first: number; count: number; x: Float32Array; labels?: number[]; cancel: SharedArrayBuffer }
+  /** Times a large matmul on this thread's wasm backend (the bench's measure of the SIMD peak): GFLOP/s. */
+  | { op: 'matmulPeak'; size: number; runs: number };
 
 /** What a trainShard request answers (its gradients are in the replica's gradient buffer). */
 export interface ShardReply {

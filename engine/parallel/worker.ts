@@ -13,6 +13,8 @@ import type { UNetConfig } from '../unet/config';
 import { copyValues, loadVariables, parameterViews } from './weights';
 import { sampleImages } from './sample-images';
 import type { ShardReply, SharedWeights, WorkerReply, WorkerRequest } from './protocol';
+import { matmulGflops } from './peak';
+import { bpdShare } from './bpd';
 
 interface Replica {
   ctx: ShardContext;
@@ -92,6 +94,13 @@ async function handle(req: WorkerRequest, emit: (event: unknown) => void): Promi
       modelChain = run.catch(() => undefined);
       return run;
     }
+    case 'bpd': {
+      const run = modelChain.then(() => bpdShare(modelFor(req.model), req, emit));
+      modelChain = run.catch(() => undefined);
+      return run;
+    }
+    case 'matmulPeak':
+      return matmulGflops(req.size, req.runs);
     case 'forward': {
       const run = modelChain.then(() => {
         const out = tf.tidy(() => modelFor(req.model).apply(tf.tensor4d(req.x, req.shape), tf.tensor1d(req.t), undefined, { training: false }));

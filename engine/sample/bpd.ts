@@ -159,48 +159,67 @@ export function standardErrorOf(a: ArrayLike<number>): number {
 
 const mean = (a: Float64Array): number => a.reduce((s, v) => s + v, 0) / a.length;
 
-/**
- * Bits/dim of a model on the first `count` images of a dataset (image_nll.py): the mean bound, its prior and vb
- * parts, the mean ε mse, and optionally the mean L_t per timestep (the paper's Figure 2).
- */
-export async function evaluateBpd(
-  model: SamplingModel, dataset: Dataset, opts: EvaluateOptions = {},
-  hooks: { onProgress?: (done: number, total: number) => void; isCancelled?: () => boolean } = {},
-): Promise<Evaluation> {
-  const started = Date.now();
+/** What an evaluation of `count` images checks before it starts: the count, the batch size, the images' shape. */
+export function checkEvaluation(model: SamplingModel, dataset: Dataset, opts: EvaluateOptions): { count: number; batchSize: number } {
   const count = Math.min(opts.count ?? EVALUATE_DEFAULTS.count, dataset.size);
   if (!Number.isInteger(count) || count < 1) throw new InvalidValue('count', { key: 'range', params: { min: 1, max: dataset.size, got: String(opts.count) } });
   const [h, w, c] = dataset.imageShape;
   if (h !== model.imageSize || w !== model.imageSize || c !== model.channels) {
     throw new Error(`Evaluation: the dataset's images are ${h}×${w}×${c}, the model takes ${model.imageSize}×${model.imageSize}×${model.channels}`);
   }
-  const batchSize = Math.max(1, Math.floor(opts.batchSize ?? EVALUATE_DEFAULTS.batchSize));
-  const diffusion = samplingDiffusion(model.pipeline, opts.steps);
+  return { count, batchSize: Math.max(1, Math.floor(opts.batchSize ?? EVALUATE_DEFAULTS.batchSize)) };
+}
+
+/** Images [first, first + n) of an evaluation, as calcBpdLoop needs them (labels for a class-conditional model). */
+export interface EvaluationImages {
+  first: number;
+  n: number;
+  x: Float32Array;
+  labels?: ArrayLike<number>;
+}
+
+/** The images [first, first + n) of the dataset, refused when a class-conditional model meets a dataset without labels. */
+export function evaluationImages(model: SamplingModel, dataset: Dataset, first: number, n: number): EvaluationImages {
+  const batch = dataset.getBatch(Array.from({ length: n }, (_, i) => first + i));
+  if (model.numClasses !== null && !batch.y) throw new InvalidValue('dataset', { key: 'labels', params: { count: n, got: 'no labels (this model is class-conditional)' } });
+  return { first, n, x: batch.x, labels: model.numClasses !== null ? batch.y ?? undefined : undefined };
+}
+
+/**
+ * calcBpdLoop over images [first, first + n) of an evaluation, `batchSize` at a time, each image i drawing from
+ * Rng(seed).fork(`image:i`): its terms do not depend on which other images share its batches (or its thread).
+ */
+export async function bpdTermsOfImages(
+  model: SamplingModel, diffusion: GaussianDiffusion, images: EvaluationImages, opts: EvaluateOptions & { batchSize: number },
+  hooks: { onProgress?: (done: number) => void; isCancelled?: () => boolean } = {},
+): Promise<BpdTerms[]> {
+  const shape = [model.imageSize, model.imageSize, model.channels] as const;
+  const per = shape[0] * shape[1] * shape[2];
   const K = diffusion.numTimesteps;
   const root = new Rng(opts.seed ?? 0);
   const parts: BpdTerms[] = [];
-  try {
-    for (let start = 0; start < count; start += batchSize) {
-      const n = Math.min(batchSize, count - start);
-      const batch = dataset.getBatch(Array.from({ length: n }, (_, i) => start + i));
-      if (model.numClasses !== null && !batch.y) throw new InvalidValue('dataset', { key: 'labels', params: { count: n, got: 'no labels (this model is class-conditional)' } });
-      const x0 = tf.tensor4d(batch.x, [n, h, w, c]);
-      try {
-        parts.push(await calcBpdLoop(diffusion, model.unet, x0, {
-          clipDenoised: opts.clipDenoised,
-          rowsPerPass: opts.rowsPerPass,
-          rngs: Array.from({ length: n }, (_, i) => root.fork(`image:${start + i}`)),
-          labels: model.numClasses !== null ? batch.y ?? undefined : undefined,
-          onProgress: (done) => hooks.onProgress?.(start * K + done, count * K),
-          isCancelled: hooks.isCancelled,
-        }));
-      } finally {
-        x0.dispose();
-      }
+  for (let start = 0; start < images.n; start += opts.batchSize) {
+    const n = Math.min(opts.batchSize, images.n - start);
+    const x0 = tf.tensor4d(images.x.subarray(start * per, (start + n) * per), [n, ...shape]);
+    try {
+      parts.push(await calcBpdLoop(diffusion, model.unet, x0, {
+        clipDenoised: opts.clipDenoised,
+        rowsPerPass: opts.rowsPerPass,
+        rngs: Array.from({ length: n }, (_, i) => root.fork(`image:${images.first + start + i}`)),
+        labels: images.labels ? Array.from({ length: n }, (_, i) => images.labels![start + i]) : undefined,
+        onProgress: (done) => hooks.onProgress?.(start * K + done),
+        isCancelled: hooks.isCancelled,
+      }));
+    } finally {
+      x0.dispose();
     }
-  } finally {
-    diffusion.dispose();
   }
+  return parts;
+}
+
+/** The evaluation's answer from the terms of its images, in image order. */
+export function summarizeBpd(parts: BpdTerms[], count: number, diffusion: GaussianDiffusion, perTimestep: boolean, started: number): EvaluateResult {
+  const K = diffusion.numTimesteps;
   const join = (key: keyof BpdTerms): Float64Array => {
     const out = new Float64Array(parts.reduce((a, p) => a + p[key].length, 0));
     parts.reduce((off, p) => (out.set(p[key], off), off + p[key].length), 0);
@@ -222,8 +241,33 @@ export async function evaluateBpd(
     mseMean: mean(join('mse')),
     count,
     steps: K,
-    terms: opts.perTimestep ? terms : undefined,
-    timesteps: opts.perTimestep ? [...diffusion.timestepMap] : undefined,
+    terms: perTimestep ? terms : undefined,
+    timesteps: perTimestep ? [...diffusion.timestepMap] : undefined,
     seconds: (Date.now() - started) / 1000,
   };
+}
+
+/**
+ * Bits/dim of a model on the first `count` images of a dataset (image_nll.py): the mean bound, its prior and vb
+ * parts, the mean ε mse, and optionally the mean L_t per timestep (the paper's Figure 2). In this thread;
+ * engine/parallel's evaluateBpdInWorkers splits the images over the worker threads with the same result.
+ */
+export async function evaluateBpd(
+  model: SamplingModel, dataset: Dataset, opts: EvaluateOptions = {},
+  hooks: { onProgress?: (done: number, total: number) => void; isCancelled?: () => boolean } = {},
+): Promise<Evaluation> {
+  const started = Date.now();
+  const { count, batchSize } = checkEvaluation(model, dataset, opts);
+  const images = evaluationImages(model, dataset, 0, count);
+  const diffusion = samplingDiffusion(model.pipeline, opts.steps);
+  try {
+    const K = diffusion.numTimesteps;
+    const parts = await bpdTermsOfImages(model, diffusion, images, { ...opts, batchSize }, {
+      onProgress: (done) => hooks.onProgress?.(done, count * K),
+      isCancelled: hooks.isCancelled,
+    });
+    return summarizeBpd(parts, count, diffusion, opts.perTimestep ?? false, started);
+  } finally {
+    diffusion.dispose();
+  }
 }

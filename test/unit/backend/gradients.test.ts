@@ -72,6 +72,13 @@ const explicit1: [[number, number], [number, number], [number, number], [number,
 
 compareCase('conv 3x3 s1 same, batch 3, 7x9', [[3, 7, 9, 5], [3, 3, 5, 6]], conv(1, 'same'));
 compareCase('conv 3x3 s1 pad 1, 64 channels', [[2, 8, 8, 64], [3, 3, 64, 64]], conv(1, 1));
+// Stride-1 "same" filter gradients run as shifted matmuls over zero-padded planes (engine/backend/wasm-conv-filter.ts):
+// odd kernels of other sizes, the UNet's 1-channel input and 2-channel output convs, a 1×1 image (all padding).
+compareCase('conv 5x5 s1 same, batch 2, 6x7', [[2, 6, 7, 3], [5, 5, 3, 4]], conv(1, 'same'));
+compareCase('conv 1x3 s1 same, batch 2, 5x4', [[2, 5, 4, 3], [1, 3, 3, 2]], conv(1, 'same'));
+compareCase('conv 3x3 s1 same, 1 → 32 channels (UNet input)', [[2, 8, 8, 1], [3, 3, 1, 32]], conv(1, 'same'));
+compareCase('conv 3x3 s1 same, 32 → 2 channels (UNet output)', [[2, 8, 8, 32], [3, 3, 32, 2]], conv(1, 'same'));
+compareCase('conv 3x3 s1 same, 1x1 image', [[3, 1, 1, 4], [3, 3, 4, 5]], conv(1, 'same'));
 compareCase('conv 3x3 s2 same, even 8x8', [[2, 8, 8, 4], [3, 3, 4, 6]], conv(2, 'same'));
 compareCase('conv 3x3 s2 same, odd 7x9', [[3, 7, 9, 4], [3, 3, 4, 5]], conv(2, 'same'));
 compareCase('conv 3x3 s2 explicit pad 1, 8x8', [[2, 8, 8, 4], [3, 3, 4, 6]],
@@ -161,6 +168,7 @@ test('no tensors leak through the replacement kernels', async () => {
   const step = (): void => {
     tf.tidy(() => {
       tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same').sum())([x, w]);
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same').sum())([x, w]);
       tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, true, false).sum())([q, q]);
       tf.grad((a: tf.Tensor) => tf.gather(a, tf.tensor1d([1, 1], 'int32')).sum())(q);
     });
