@@ -9,10 +9,17 @@ import type {
 import type { TrainProgress } from '../train/metrics';
 import type { JobStatus, TrainEvent } from '../run/job';
 import type { NoiseResult, ScheduleChart } from '../run/noise';
-import type { SampleResult } from '../sample/result';
-import type { EvaluateResult } from '../sample/bpd';
+import type { SampleResult as SampledImages } from '../sample/result';
+import type { EvaluateResult as Likelihood } from '../sample/bpd';
+import type { QualityReport } from '../quality';
+import type { SampleQuality } from '../run/quality';
 
-export type { TrainProgress, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult };
+export type { TrainProgress, JobStatus, TrainEvent, NoiseResult, ScheduleChart, QualityReport, SampleQuality };
+
+/** A sampling request's answer: the images, and their quality figures when asked (`quality`). */
+export type SampleResult = SampledImages & { quality?: QualityReport };
+/** An evaluation's answer: bits/dim, and the quality of fresh samples when asked (`quality`). */
+export type EvaluateResult = Likelihood & { quality?: SampleQuality };
 
 export interface SampleProgress {
   step: number;

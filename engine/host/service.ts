@@ -14,15 +14,16 @@ import { TrainingJob, type JobStatus, type TrainEvent } from '../run/job';
 import { noiseImages, scheduleChart, type NoiseResult, type ScheduleChart } from '../run/noise';
 import { generateInWorkers } from '../parallel/sample';
 import { closePool } from '../parallel/pool';
-import { samplesToResult, type SampleResult } from '../sample/result';
-import { evaluateBpd, type EvaluateResult } from '../sample/bpd';
+import { samplesToResult } from '../sample/result';
+import { evaluateBpd } from '../sample/bpd';
+import { evaluateQuality, measureSamples } from '../run/quality';
 import { freshSeed } from '../sample/generate';
 import {
   EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkSampleRequest, choice, modelName, need,
   type CheckedSampleRequest, type ModelSpec, type NoiseRequest, type ScheduleSpec,
 } from '../spec';
 import { ModelCache } from './models';
-import type { EngineInfo, EngineRequest, SampleProgress } from './protocol';
+import type { EngineInfo, EngineRequest, EvaluateResult, SampleProgress, SampleResult } from './protocol';
 
 export interface EngineServiceOptions {
   modelsDir: string;
@@ -168,7 +169,9 @@ export class EngineService {
       progressEvery: req.progressEvery,
       framesEvery: req.framesEvery,
     }, { onProgress: progress, isCancelled: () => this.closing || this.cancelled.has(id) });
-    return samplesToResult(result, req.format, req.columns || undefined, (Date.now() - started) / 1000, await this.backend());
+    const quality = req.quality ? measureSamples(req.model, model, this.store.readSpec(req.model), result.images, result.classes, req.quality.dataset) : undefined;
+    const reply = await samplesToResult(result, req.format, req.columns || undefined, (Date.now() - started) / 1000, await this.backend());
+    return quality ? { ...reply, quality } : reply;
   }
 
   noise(request: NoiseRequest): Promise<NoiseResult> {
@@ -182,14 +185,18 @@ export class EngineService {
   async evaluate(request: unknown): Promise<EvaluateResult> {
     const req = checkEvaluateRequest(request);
     const model = this.models.load(req.model, req.ema);
-    const dataset = await createDataset(req.dataset, imageShapeOf(this.store.readSpec(req.model).unetConfig));
-    return evaluateBpd(model, dataset, {
+    const spec = this.store.readSpec(req.model);
+    const dataset = await createDataset(req.dataset, imageShapeOf(spec.unetConfig));
+    const isCancelled = (): boolean => this.closing;
+    const result: EvaluateResult = await evaluateBpd(model, dataset, {
       count: req.count,
       batchSize: req.batchSize,
       seed: req.seed,
       perTimestep: req.perTimestep,
       steps: req.steps,
-    }, { isCancelled: () => this.closing });
+    }, { isCancelled });
+    if (req.quality) result.quality = await evaluateQuality(req.model, model, spec, req.quality, req.dataset.kind, { isCancelled });
+    return result;
   }
 
   modelSpec(name: unknown): ModelSpec {

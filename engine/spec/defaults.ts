@@ -30,3 +30,9 @@ export const SAMPLE_DEFAULTS = {
 
 /** Evaluation (bits/dim): the first 16 images of the test split, the full T. */
 export const EVALUATE_DEFAULTS = { count: 16, batchSize: 32, split: 'test' as const, ema: true, perTimestep: false };
+
+/**
+ * Sample quality in an evaluation: 64 samples (the demo goal's n; the real-image floor at that n says how much of
+ * FID is small-n bias) at 100 respaced ancestral steps, seed 0.
+ */
+export const QUALITY_DEFAULTS = { count: 64, steps: 100, method: 'ancestral' as SamplingMethod, eta: 0, seed: 0, batchSize: 16 };

@@ -30,6 +30,10 @@ export const MESSAGES: Record<string, string> = {
   stepsOverT: 'is out of range: this model has T = __max__, so use 2 … __max__ steps, not __got__',
   runName: 'is "__got__" but the run is for model "__name__"',
   labels: 'must be one whole number ≥ 0 per image (__count__ images), not __got__',
+  qualityImages: 'needs 32×32 images with 1 or 3 channels (the shipped MNIST and Fashion-MNIST classifiers read those); model "__model__" makes __got__',
+  qualityDataset: 'needs the classifier of a shipped dataset (mnist or fashion-mnist); model "__model__" was trained on __got__: set quality.dataset',
+  qualityCount: 'needs at least 2 images (FID fits a covariance), not __got__',
+  qualityClasses: 'the classifier knows 10 classes; model "__model__" has __got__',
 };
 
 /** Node-RED's i18next interpolation: __name__; values are not escaped (its runtime does not escape them either). */
