@@ -6,7 +6,7 @@
  * and a mismatch refused.
  */
 import {
-  PIPELINE_PARTS, respacingText, type EvaluateRequest, type ModelSpec, type PipelineSpec, type SampleRequest,
+  PIPELINE_PARTS, respacingText, type EvaluateRequest, type ModelSpec, type PipelineSpec, type QualityRequest, type SampleRequest,
 } from '../../engine/spec';
 import type { EvaluateResult, SampleResult } from '../../engine/host/protocol';
 import { pipelineOf, setting, UserError, valueOf } from '../shared/component';
@@ -56,12 +56,23 @@ export function modeOf(config: NodeDef, msg: NodeMessage): 'generate' | 'evaluat
   return setting(TYPE, 'mode', config);
 }
 
+/**
+ * msg.quality (true, false, or an object of QualityRequest fields, which the engine checks), else the Quality
+ * setting: whether to report the sample-quality figures.
+ */
+function qualityAsked(config: NodeDef, msg: NodeMessage): boolean | QualityRequest {
+  const given = msg.quality;
+  if (given !== null && typeof given === 'object' && !Array.isArray(given)) return given as QualityRequest;
+  return setting(TYPE, 'quality', config, msg);
+}
+
 /** The sampling request from the settings and the message's overrides (msg.model, msg.count, msg.steps, …). */
 export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate): SampleRequest {
   const model = modelOf(config, msg, t);
   const steps = setting(TYPE, 'steps', config, msg);
   const classes = setting(TYPE, 'class', config, msg);
   const seed = setting(TYPE, 'seed', config, msg);
+  const quality = qualityAsked(config, msg);
   return {
     model,
     count: setting(TYPE, 'count', config, msg),
@@ -72,6 +83,7 @@ export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate)
     ...(steps !== undefined ? { steps: respacingText(steps) } : {}),
     ...(classes !== undefined ? { classes } : {}),
     ...(seed !== undefined ? { seed } : {}),
+    ...(quality ? { quality } : {}),
     progressEvery: 1,
   };
 }
@@ -91,16 +103,35 @@ function evaluationDataset(config: NodeDef, msg: NodeMessage): EvaluateRequest['
 
 /**
  * The evaluation request: bits/dim of the model on the first msg.count images of the dataset's split (test by
- * default), the noise drawn from msg.seed, per-timestep terms with msg.perTimestep.
+ * default), the noise drawn from msg.seed, per-timestep terms with msg.perTimestep; the bound of the full process,
+ * or of msg.steps respaced steps (the Steps setting is for sampling). With quality (the setting or msg.quality):
+ * also `qualityCount` samples made with the node's Steps, Method, η and Seed (0 when unset) and their quality
+ * figures; msg.quality as an object sets any of count, steps, method, eta, seed, batchSize, dataset.
  */
 export function evaluateRequestOf(config: NodeDef, msg: NodeMessage, t: Translate): EvaluateRequest {
   const seed = setting(TYPE, 'seed', config, msg);
+  const asked = qualityAsked(config, msg);
+  const steps = msg.steps !== undefined ? valueOf(TYPE, 'steps', msg.steps, 'msg.steps') : undefined;
+  let quality: QualityRequest | undefined;
+  if (asked) {
+    const sampleSteps = setting(TYPE, 'steps', config, msg);
+    quality = {
+      count: setting(TYPE, 'qualityCount', config),
+      method: setting(TYPE, 'method', config, msg),
+      eta: setting(TYPE, 'eta', config, msg),
+      ...(sampleSteps !== undefined ? { steps: respacingText(sampleSteps) } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      ...(typeof asked === 'object' ? asked : {}),
+    };
+  }
   return {
     model: modelOf(config, msg, t),
     dataset: evaluationDataset(config, msg),
     count: setting(TYPE, 'count', config, msg),
     perTimestep: setting(TYPE, 'perTimestep', config, msg),
     ...(seed !== undefined ? { seed } : {}),
+    ...(steps !== undefined ? { steps: respacingText(steps) } : {}),
+    ...(quality ? { quality } : {}),
   };
 }
 
@@ -146,7 +177,10 @@ export default function (RED: Red): void {
       }, withdraw.signal).finally(() => inFlight.delete(withdraw));
       if (!closed) showReady(node, t('status.done', { count: request.count, seconds: result.seconds.toFixed(1), backend: result.backend }));
       msg.payload = payloadOf(result);
-      msg.sample = { model: request.model, count: request.count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend };
+      msg.sample = {
+        model: request.model, count: request.count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend,
+        ...(result.quality ? { quality: result.quality } : {}),
+      };
       if (result.format === 'grid') msg.headers = { ...(msg.headers as object | undefined), 'content-type': 'image/png' };
     }
 
@@ -155,7 +189,12 @@ export default function (RED: Red): void {
       await checkAgainstModel(msg, request.model);
       showBusy(node, t('status.evaluating', { model: request.model, count: request.count }));
       const result: EvaluateResult = await engine.evaluate(request);
-      if (!closed) showReady(node, t('status.evaluated', { bpd: result.bitsPerDim.toFixed(3), count: result.count, seconds: result.seconds.toFixed(1) }));
+      const q = result.quality;
+      if (!closed) {
+        showReady(node, q
+          ? t('status.evaluatedQuality', { bpd: result.bitsPerDim.toFixed(3), fid: q.samples.fid.toFixed(0), floor: q.floor?.fid.toFixed(0) ?? '-', confident: Math.round(100 * q.samples.confidentShare) })
+          : t('status.evaluated', { bpd: result.bitsPerDim.toFixed(3), count: result.count, seconds: result.seconds.toFixed(1) }));
+      }
       msg.payload = result;
       msg.evaluation = { model: request.model, dataset: request.dataset };
     }
