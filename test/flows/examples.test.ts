@@ -248,7 +248,8 @@ test('compare components: "sample & evaluate both now" reports each model\'s tes
   assert.equal(pressed.status, 200);
   let cells: ReturnType<typeof compareCells> = {};
   let html = '';
-  for (const until = Date.now() + 120_000; Date.now() < until; await new Promise((res) => setTimeout(res, 500))) {
+  // Generous: the first quality request of an engine computes the classifier's statistics of 5000 test digits.
+  for (const until = Date.now() + 300_000; Date.now() < until; await new Promise((res) => setTimeout(res, 500))) {
     html = (await get(`${red.base}/iddpm/compare`)).body.toString();
     cells = compareCells(html);
     if (Object.values(cells).every((c) => /^\d/.test(c.value) && /^\d/.test(c.fid)) && !html.includes('not sampled yet')) break;
@@ -260,7 +261,7 @@ test('compare components: "sample & evaluate both now" reports each model\'s tes
   try {
     for (const model of ['compare-hybrid', 'compare-simple']) {
       const cell = cells[model];
-      assert.ok(cell && /^\d/.test(cell.value), `${model}: ${cell?.value}\n${html}`);
+      assert.ok(cell && /^\d/.test(cell.value) && /^\d/.test(cell.fid), `${model}: ${cell?.value}, ${cell?.fid}\n${html}\n${problemsIn(red.log()).join('\n')}`);
       const direct = await engine.evaluate({
         model, dataset: { kind: 'mnist', split: 'test' }, count: 4, seed: 1,
         quality: { count: QUALITY_COUNT, steps: 10, method: 'ancestral', eta: 0, seed: 1 },
@@ -290,13 +291,13 @@ test('fewer steps: FID beside bits/dim at 25, 50, 100 and all T steps, ancestral
     fid: new Map([...html.matchAll(/<span class="fid" data-key="([\w-]+)">FID ([\d.]+)<\/span>/g)].map((m) => [m[1], m[2]])),
     bpd: new Map([...html.matchAll(/<td class="bpd" data-key="([\w-]+)">([\d.]+) ± [\d.]+<\/td>/g)].map((m) => [m[1], m[2]])),
   });
-  for (const until = Date.now() + 180_000; Date.now() < until; await new Promise((res) => setTimeout(res, 1000))) {
+  for (const until = Date.now() + 300_000; Date.now() < until; await new Promise((res) => setTimeout(res, 1000))) {
     html = (await getWhenRouted(`${red.base}/iddpm/steps`)).body.toString();
     const f = figures();
     if (f.fid.size === 8 && f.bpd.size === 4) break;
   }
   const { fid, bpd } = figures();
-  assert.equal(fid.size, 8, html);
+  assert.equal(fid.size, 8, `${html}\n${problemsIn(red.log()).join('\n')}`);
   assert.equal(bpd.size, 4, html);
   // Two of the figures asked of the engine directly: the same model, seed (1), steps and method.
   const engine = new EngineClient({ modelsDir: red.modelsDir, backend: 'wasm' });
@@ -305,8 +306,9 @@ test('fewer steps: FID beside bits/dim at 25, 50, 100 and all T steps, ancestral
     assert.equal(fid.get('ddim-25'), sampled.quality!.samples.fid.toFixed(1));
     const bound = await engine.evaluate({ model: 'compare-hybrid', dataset: { kind: 'mnist', split: 'test' }, count: 4, seed: 1, steps: 50 });
     assert.equal(bpd.get('bpd-50'), bound.bitsPerDim.toFixed(3));
-    // Each step count is its own process, with its own bound.
-    assert.equal(new Set(keys.map((k) => bpd.get(`bpd-${k}`))).size, 4, JSON.stringify([...bpd]));
+    // Each step count is its own process, with its own bound; the test model's T is 100, so 100 steps is all of it.
+    assert.equal(new Set(keys.slice(0, 3).map((k) => bpd.get(`bpd-${k}`))).size, 3, JSON.stringify([...bpd]));
+    assert.equal(bpd.get('bpd-100'), bpd.get('bpd-all'));
   } finally {
     await engine.close();
   }

@@ -65,7 +65,7 @@ export async function trainTinyModels(modelsDir: string, models: TinyModel[]): P
   const pipelineOf = (m: TinyModel): CompletePipeline => ({
     schedule: { kind: 'cosine', steps: 100 },
     noiser: { modelMeanType: 'epsilon' },
-    unet: { model: m.name, preset: 'custom', config: { imageSize: m.imageSize ?? 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [(m.imageSize ?? 8) / 2], numHeads: 2 }, modelVarType: 'learned_range', numClasses: null },
+    unet: { model: m.name, preset: 'custom', config: { imageSize: m.imageSize ?? 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: (m.imageSize ?? 8) === 8 ? [4] : [], numHeads: 2 }, modelVarType: 'learned_range', numClasses: null },
     loss: m.loss ?? { kind: 'hybrid', lambda: 0.001 },
     timesteps: m.timesteps ?? { kind: 'uniform' },
   });
