@@ -7,8 +7,8 @@
  *
  * --no-full leaves out the samplings over the full T = 1000 steps (10× the cost of 100 steps) for a later run.
  *
- * Sample quality: 256 samples (seed 0; class i % 10 for the class-conditional models), measured at n = 256 and on
- * its four disjoint quarters of 64 (four independent sample sets: every image draws from its own generator), which
+ * Sample quality: 256 samples (seed 0; class i % 10 for the class-conditional models; 128 over the full T), measured
+ * at n = 256 and on its disjoint quarters of 64 (four independent sample sets: every image draws from its own generator), which
  * give FID at n = 64 as a mean ± standard error. Bits/dim: the bound on the first 32 MNIST test images with the
  * noise of seed 0 (the same images and noise for every model, so differences between models are paired).
  * Run it niced (`nice -n 15`, IDDPM_WORKERS=2) on a shared machine.
@@ -80,6 +80,8 @@ export const CLAIM_JOBS: Record<string, Job[]> = {
 };
 
 const SAMPLES = 256;
+/** Over the full T (10× the cost of 100 steps) 128 samples: two sets of 64, and no n = 256 figure. */
+const SAMPLES_FULL = 128;
 const QUARTER = 64;
 const BPD_IMAGES = 32;
 /** Images of the per-timestep tables (claim c): the bound's terms for every t. */
@@ -109,10 +111,11 @@ function available(ref: ModelRef): boolean {
 async function runJob(job: Job, model: SamplingModel): Promise<Record<string, unknown>> {
   const started = Date.now();
   if (job.kind === 'fid') {
-    const set = await sampleSetFigures(model, { dataset: 'mnist', sizes: [SAMPLES], steps: job.steps === 'full' ? undefined : job.steps, method: job.method, seed: 0 });
+    const count = job.steps === 'full' ? SAMPLES_FULL : SAMPLES;
+    const set = await sampleSetFigures(model, { dataset: 'mnist', sizes: [count], steps: job.steps === 'full' ? undefined : job.steps, method: job.method, seed: 0 });
     const per = model.imageSize * model.imageSize * model.channels;
-    const classes = model.numClasses === null ? undefined : Array.from({ length: SAMPLES }, (_, i) => i % model.numClasses!);
-    const quarters = Array.from({ length: SAMPLES / QUARTER }, (_, k) => {
+    const classes = model.numClasses === null ? undefined : Array.from({ length: count }, (_, i) => i % model.numClasses!);
+    const quarters = Array.from({ length: count / QUARTER }, (_, k) => {
       const data = set.images.data.subarray(k * QUARTER * per, (k + 1) * QUARTER * per);
       const r = sampleQuality({ shape: [QUARTER, model.imageSize, model.imageSize, model.channels], data }, { dataset: 'mnist', labels: classes?.slice(k * QUARTER, (k + 1) * QUARTER) });
       return { samples: r.samples, floor: r.floor! };
@@ -122,7 +125,7 @@ async function runJob(job: Job, model: SamplingModel): Promise<Record<string, un
     const first = { shape: [QUARTER, model.imageSize, model.imageSize, model.channels] as [number, number, number, number], data: set.images.data.subarray(0, QUARTER * per) };
     fs.writeFileSync(path.join(grids, `${jobKey(job).replace(/:/g, '_')}.png`), await gridPng(first, model.numClasses ?? 8));
     return {
-      n256: withoutImages(set).sizes[0],
+      ...(count === SAMPLES ? { n256: withoutImages(set).sizes[0] } : { n128: withoutImages(set).sizes[0] }),
       n64: {
         fid: meanSe(quarters.map((q) => q.samples.fid)), floor: meanSe(quarters.map((q) => q.floor.fid)),
         confident: meanSe(quarters.map((q) => q.samples.confidentShare)), quarters,
@@ -211,6 +214,10 @@ async function main(): Promise<void> {
         appendRecord(file, { key, job, measuredAt: new Date().toISOString(), ...result });
         done.add(key);
         console.log(`${new Date().toISOString()} ${c} ${key}: ${summary(result)}`);
+      } catch (err) {
+        // One failed measurement does not stop the others; it stays to do on the next run.
+        console.error(`${new Date().toISOString()} ${c} ${key} failed: ${(err as Error).stack ?? err}`);
+        process.exitCode = 1;
       } finally {
         (model.unet as { dispose?: () => void }).dispose?.();
       }
@@ -219,10 +226,10 @@ async function main(): Promise<void> {
 }
 
 function summary(r: Record<string, unknown>): string {
-  const n256 = r.n256 as { samples: { fid: number; confidentShare: number }; floor: { fid: number } } | undefined;
+  const n256 = (r.n256 ?? r.n128) as { samples: { fid: number; confidentShare: number }; floor: { fid: number } } | undefined;
   if (n256) {
     const q = r.n64 as { fid: { mean: number; se: number }; floor: { mean: number } };
-    return `FID n=256 ${n256.samples.fid.toFixed(1)} (floor ${n256.floor.fid.toFixed(1)}), n=64 ${q.fid.mean.toFixed(1)} ± ${q.fid.se.toFixed(1)} (floor ${q.floor.mean.toFixed(1)}), confident ${(100 * n256.samples.confidentShare).toFixed(0)}%, ${Number(r.seconds).toFixed(0)} s`;
+    return `FID n=${r.n256 ? 256 : 128} ${n256.samples.fid.toFixed(1)} (floor ${n256.floor.fid.toFixed(1)}), n=64 ${q.fid.mean.toFixed(1)} ± ${q.fid.se.toFixed(1)} (floor ${q.floor.mean.toFixed(1)}), confident ${(100 * n256.samples.confidentShare).toFixed(0)}%, ${Number(r.seconds).toFixed(0)} s`;
   }
   if (r.stdPerExample) return `L_vlb ${Number(r.vbBpd).toFixed(3)}, std of a batch-32 estimate: uniform ${JSON.stringify(r.stdBatch32)}, ${Number(r.seconds).toFixed(0)} s`;
   return `${Number(r.bitsPerDim).toFixed(3)} ± ${Number(r.standardError).toFixed(3)} bits/dim (${r.count} images, ${r.steps} steps), ${Number(r.seconds).toFixed(0)} s`;

@@ -17,7 +17,7 @@ import { RUNS_DIR } from './runs';
 import type { DemoRecord } from '../reference/demo-quality';
 
 interface Figures { fid: number; confidentShare: number; largestClassShare: number; borderMean: number; classAccuracy?: { overall: number } }
-interface FidRecord { key: string; n256: { n: number; samples: Figures; floor: Figures }; n64: { fid: { mean: number; se: number }; floor: { mean: number; se: number }; confident: { mean: number; se: number } }; seconds: number }
+interface FidRecord { key: string; n256?: { n: number; samples: Figures; floor: Figures }; n128?: { n: number; samples: Figures; floor: Figures }; n64: { fid: { mean: number; se: number }; floor: { mean: number; se: number }; confident: { mean: number; se: number } }; seconds: number }
 interface BpdRecord { key: string; bitsPerDim: number; standardError: number; perImage: number[]; count: number; steps: number; terms?: number[]; timesteps?: number[]; seconds: number }
 
 const root = path.join(__dirname, '..', '..');
@@ -33,7 +33,7 @@ const f1 = (v: number | undefined): string => (v === undefined || !Number.isFini
 const f3 = (v: number | undefined): string => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(3));
 const pct = (v: number | undefined): string => (v === undefined ? '–' : `${(100 * v).toFixed(0)}%`);
 const pm = (m: { mean: number; se: number } | undefined, d = 1): string => (m ? `${m.mean.toFixed(d)} ± ${m.se.toFixed(d)}` : '–');
-const fidCell = (r: FidRecord | undefined): string => (r ? `${f1(r.n256.samples.fid)} · ${pm(r.n64.fid)}` : '–');
+const fidCell = (r: FidRecord | undefined): string => (r ? `${r.n256 ? f1(r.n256.samples.fid) : '(n=128)'} · ${pm(r.n64.fid)}` : '–');
 const bpdCell = (r: BpdRecord | undefined): string => (r ? `${f3(r.bitsPerDim)} ± ${f3(r.standardError)}` : '–');
 
 /** a − b per image (the same images and noise), as mean ± standard error. */
@@ -53,14 +53,14 @@ function tableA(): string {
     '| sampling steps | learned σ, ancestral | learned σ, DDIM | fixed σ² = β_t, ancestral | fixed σ² = β̃_t, ancestral | fixed σ, DDIM | bits/dim learned σ | bits/dim fixed σ (β_t) |',
     '|---|---|---|---|---|---|---|---|',
     ...rows,
-    `| real-image floor | ${floor ? `${f1(floor.n256.floor.fid)} · ${pm(floor.n64.floor)}` : '–'} | | | | | | |`,
+    `| real-image floor | ${floor?.n256 ? `${f1(floor.n256.floor.fid)} · ${pm(floor.n64.floor)}` : '–'} | | | | | | |`,
   ].join('\n');
 }
 
 function tableB(): string {
   const row = (name: string, model: string): string => {
     const f = fidOf(model, 100);
-    return `| ${name} | ${fidCell(f)} | ${pct(f?.n256.samples.confidentShare)} | ${bpdCell(bpdOf(model))} |`;
+    return `| ${name} | ${fidCell(f)} | ${pct(f?.n256?.samples.confidentShare)} | ${bpdCell(bpdOf(model))} |`;
   };
   return [
     '| schedule | FID at 100 steps (n=256 · n=64) | confident (n=256) | bits/dim (full T) |',
@@ -76,7 +76,7 @@ function tableD(): string {
   const rows = lambdas.map((l) => {
     const m = `lambda-${l}`;
     const f = fidOf(m, 100);
-    return `| ${l} | ${fidCell(f)} | ${pct(f?.n256.samples.confidentShare)} | ${bpdCell(bpdOf(m))} | ${l === '0.001' ? '0' : paired(bpdOf(m), bpdOf('lambda-0.001'))} |`;
+    return `| ${l} | ${fidCell(f)} | ${pct(f?.n256?.samples.confidentShare)} | ${bpdCell(bpdOf(m))} | ${l === '0.001' ? '0' : paired(bpdOf(m), bpdOf('lambda-0.001'))} |`;
   });
   return ['| λ | FID at 100 steps (n=256 · n=64) | confident (n=256) | bits/dim (full T) | bits/dim − λ=0.001 (paired) |', '|---|---|---|---|---|', ...rows].join('\n');
 }
