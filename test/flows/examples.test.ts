@@ -291,7 +291,8 @@ test('fewer steps: FID beside bits/dim at 25, 50, 100 and all T steps, ancestral
     fid: new Map([...html.matchAll(/<span class="fid" data-key="([\w-]+)">FID ([\d.]+)<\/span>/g)].map((m) => [m[1], m[2]])),
     bpd: new Map([...html.matchAll(/<td class="bpd" data-key="([\w-]+)">([\d.]+) ± [\d.]+<\/td>/g)].map((m) => [m[1], m[2]])),
   });
-  for (const until = Date.now() + 300_000; Date.now() < until; await new Promise((res) => setTimeout(res, 1000))) {
+  // Eight samplings and four bounds, one after another in the engine: a minute idle, ten on a loaded CPU.
+  for (const until = Date.now() + 600_000; Date.now() < until; await new Promise((res) => setTimeout(res, 1000))) {
     html = (await getWhenRouted(`${red.base}/iddpm/steps`)).body.toString();
     const f = figures();
     if (f.fid.size === 8 && f.bpd.size === 4) break;
