@@ -3,7 +3,7 @@
  * one job at a time, each result appended to $CLAIMS_RUNS/results/measurements.jsonl under its key (a rerun skips
  * the jobs already there, so it resumes where it stopped; a job two claims share runs once).
  *
- *   node --import tsx scripts/paper-claims/evaluate.ts --claim a|b|c|d|all [--only fid|bpd|terms] [--no-full] [--dry]
+ *   node --import tsx scripts/paper-claims/evaluate.ts --claim a|b|c|d|all [--only fid|bpd|terms] [--model NAME] [--no-full] [--dry]
  *
  * --no-full leaves out the samplings over the full T = 1000 steps (10× the cost of 100 steps) for a later run.
  *
@@ -189,6 +189,7 @@ async function main(): Promise<void> {
   const claim = arg('claim') ?? 'all';
   const only = arg('only');
   const noFull = process.argv.includes('--no-full');
+  const onlyModel = arg('model');
   const claims = claim === 'all' ? Object.keys(CLAIM_JOBS) : claim.split(',');
   for (const c of claims) if (!CLAIM_JOBS[c]) throw new Error(`--claim must be a, b, c, d or all, got ${c}`);
   if (!process.argv.includes('--dry')) await initBackend('wasm');
@@ -199,6 +200,7 @@ async function main(): Promise<void> {
       const key = jobKey(job);
       if (done.has(key) || (only && job.kind !== only)) continue;
       if (noFull && job.kind === 'fid' && job.steps === 'full') continue;
+      if (onlyModel && job.model !== onlyModel) continue;
       const ref = MODELS[job.model];
       if (!available(ref)) {
         console.log(`${c} ${key}: waiting for ${ref.id}'s checkpoint`);

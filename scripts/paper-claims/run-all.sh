@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.."
 export IDDPM_WORKERS="${IDDPM_WORKERS:-2}"
 train() { nice -n 15 node --import tsx scripts/paper-claims/train.ts "$@"; }
 measure() { nice -n 15 node --import tsx scripts/paper-claims/evaluate.ts "$@"; }
+measure --claim a --no-full --model demo
 train --reference fixed
 measure --claim a --no-full
 node --import tsx scripts/paper-claims/report.ts
