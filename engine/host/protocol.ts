@@ -12,14 +12,21 @@ import type { TimestepCurves, TrainProgress } from '../train/metrics';
 import type { ModelSummary } from '../train/summary';
 import type { JobStatus, TrainEvent } from '../run/job';
 import type { NoiseResult, ScheduleChart } from '../run/noise';
-import type { SampleResult } from '../sample/result';
-import type { EvaluateResult } from '../sample/bpd';
+import type { SampleResult as SampledImages } from '../sample/result';
+import type { EvaluateResult as Likelihood } from '../sample/bpd';
 import type { ImportReferenceResult } from '../run/import-reference';
+import type { QualityReport } from '../quality';
+import type { SampleQuality } from '../run/quality';
 
 export type {
-  TrainProgress, TimestepCurves, JobStatus, TrainEvent, NoiseResult, ScheduleChart, SampleResult, EvaluateResult, ModelSummary,
-  ImportReferenceResult,
+  TrainProgress, TimestepCurves, JobStatus, TrainEvent, NoiseResult, ScheduleChart, ModelSummary, ImportReferenceResult,
+  QualityReport, SampleQuality,
 };
+
+/** A sampling request's answer: the images, and their quality figures when asked (`quality`). */
+export type SampleResult = SampledImages & { quality?: QualityReport };
+/** An evaluation's answer: bits/dim, and the quality of fresh samples when asked (`quality`). */
+export type EvaluateResult = Likelihood & { quality?: SampleQuality };
 
 /**
  * How an engine is set up (Node-RED settings iddpmModelsDir, iddpmBackend, iddpmDataDirs, iddpmMaxRequestCost,

@@ -18,8 +18,8 @@ import { importReferenceCheckpoint, type ImportReferenceResult } from '../run/im
 import { generateInWorkers } from '../parallel/sample';
 import { evaluateBpdInWorkers } from '../parallel/bpd';
 import { closePool } from '../parallel/pool';
-import { samplesToResult, type SampleResult } from '../sample/result';
-import type { EvaluateResult } from '../sample/bpd';
+import { samplesToResult } from '../sample/result';
+import { evaluateQuality, measureSamples } from '../run/quality';
 import { freshSeed } from '../sample/generate';
 import { readProvenance, regenerationRequest, sampleProvenance } from '../sample/provenance';
 import {
@@ -30,7 +30,9 @@ import {
 import { parameterCount } from '../unet/layout';
 import { ModelCache } from './models';
 import { SampleQueue, type QueuedRequest } from './queue';
-import type { EngineInfo, EngineRequest, EngineSettings, SampleProgress, SampleQueueEntry, TrainLogPoint } from './protocol';
+import type {
+  EngineInfo, EngineRequest, EngineSettings, EvaluateResult, SampleProgress, SampleQueueEntry, SampleResult, TrainLogPoint,
+} from './protocol';
 
 export interface EngineServiceOptions extends EngineSettings {
   /** Where training events go (to the client, over IPC). */
@@ -223,13 +225,15 @@ export class EngineService {
         throw limit.expired() ? this.timeoutError() : err;
       })
       .finally(() => limit.clear());
+    const quality = req.quality ? measureSamples(req.model, model, model.spec, result.images, result.classes, req.quality.dataset) : undefined;
     const provenance = sampleProvenance({
       spec: model.spec, steps: req.steps, method: req.method, eta: req.eta, clipDenoised: req.clipDenoised, ema: req.ema,
       count: req.count, classes: result.classes, seed: result.seed,
       // Made again: the same record as the original (a preview stays a preview of its training step).
       ...(regenerate ? { kind: regenerate.kind as 'sample' | 'preview', trainStep: regenerate.trainStep } : {}),
     });
-    return samplesToResult(result, req.format, req.columns || undefined, (Date.now() - started) / 1000, await this.backend(), provenance);
+    const reply = await samplesToResult(result, req.format, req.columns || undefined, (Date.now() - started) / 1000, await this.backend(), provenance);
+    return quality ? { ...reply, quality } : reply;
   }
 
   /**
@@ -283,23 +287,32 @@ export class EngineService {
   async evaluate(request: unknown, id = 0): Promise<EvaluateResult> {
     const req = checkEvaluateRequest(request);
     this.checkCost(req.model, req.count, req.steps, 'evaluation');
+    if (req.quality) this.checkCost(req.model, req.quality.count, req.quality.steps, "evaluation's quality samples");
     const model = this.models.load(req.model, req.ema);
     const dataset = await createDataset(req.dataset, imageShapeOf(model.spec.unetConfig));
     const limit = this.timeLimit();
     this.evaluating.add(id);
-    const result = await evaluateBpdInWorkers(model, dataset, {
-      count: req.count,
-      batchSize: req.batchSize,
-      seed: req.seed,
-      perTimestep: req.perTimestep,
-      steps: req.steps,
-    }, { isCancelled: () => this.closing || this.cancelled.has(id) || limit.expired() }).catch((err: unknown) => {
+    const isCancelled = (): boolean => this.closing || this.cancelled.has(id) || limit.expired();
+    const timedOut = (err: unknown): never => {
       throw limit.expired() ? this.timeoutError() : err;
-    }).finally(() => {
+    };
+    let result: EvaluateResult;
+    try {
+      result = await evaluateBpdInWorkers(model, dataset, {
+        count: req.count,
+        batchSize: req.batchSize,
+        seed: req.seed,
+        perTimestep: req.perTimestep,
+        steps: req.steps,
+      }, { isCancelled }).catch(timedOut);
+      if (req.quality) {
+        result.quality = await evaluateQuality(req.model, model, model.spec, req.quality, req.dataset.kind, { isCancelled }).catch(timedOut);
+      }
+    } finally {
       limit.clear();
       this.evaluating.delete(id);
       this.cancelled.delete(id);
-    });
+    }
     // The Models list shows the last evaluation (of which weights: the step says).
     this.store.saveEvaluation(req.model, {
       bitsPerDim: result.bitsPerDim, count: result.count, dataset: req.dataset,

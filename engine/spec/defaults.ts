@@ -52,3 +52,9 @@ export const ENGINE_DEFAULTS = {
   firstPreviewSeconds: 120, samplingShare: 2, curvePoints: 200, timestepHistory: 10, previewSteps: 25, previewFrames: 5,
   queueUpdateMs: 250,
 };
+
+/**
+ * Sample quality in an evaluation: 64 samples (the demo goal's n; the real-image floor at that n says how much of
+ * FID is small-n bias) at 100 respaced ancestral steps, seed 0.
+ */
+export const QUALITY_DEFAULTS = { count: 64, steps: 100, method: 'ancestral' as SamplingMethod, eta: 0, seed: 0, batchSize: 16 };

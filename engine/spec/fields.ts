@@ -117,3 +117,14 @@ export const EVALUATE_FIELDS = {
   perTimestep: bool,
   steps: respacing,
 };
+
+/** Sample quality (QualityRequest): the sampling settings of SAMPLE_FIELDS, the classifier's dataset. */
+export const QUALITY_FIELDS = {
+  count: range(L.qualityCount),
+  steps: respacing,
+  method: choice(SAMPLING_METHODS),
+  eta: number(L.eta.min, L.eta.max),
+  seed: SEED,
+  batchSize: range(L.sampleCount),
+  dataset: choice(BUILTIN_DATASETS),
+};

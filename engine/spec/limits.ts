@@ -15,6 +15,8 @@ export const LIMITS = {
   sampleCount: { min: 1, max: 256 },
   /** Columns of a sampled grid (0 = near-square). */
   gridColumns: { min: 0, max: 256 },
+  /** Samples per sample-quality measurement (FID needs a covariance: at least 2). */
+  qualityCount: { min: 2, max: 256 },
   /** Dataset images per bits/dim evaluation. */
   evaluateCount: { min: 1, max: 10_000 },
   batchSize: { min: 1, max: 1024 },

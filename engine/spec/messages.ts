@@ -35,6 +35,10 @@ export const MESSAGES: Record<string, string> = {
   datasetIndices: 'must be 1 to __max__ whole numbers, each an image of the __split__ split (0 … __last__), not __got__',
   importSource: 'says nothing of the checkpoint\'s architecture: give a reference preset, the flags it was trained with (image_train.py), or its pipeline',
   importSources: 'gives both a pipeline and flags or a preset: give one of them',
+  qualityImages: 'needs 32×32 images with 1 or 3 channels (the shipped MNIST and Fashion-MNIST classifiers read those); model "__model__" makes __got__',
+  qualityDataset: 'needs the classifier of a shipped dataset (mnist or fashion-mnist); model "__model__" was trained on __got__: set quality.dataset',
+  qualityCount: 'needs at least 2 images (FID fits a covariance), not __got__',
+  qualityClasses: 'the classifier knows 10 classes; model "__model__" has __got__',
 };
 
 /** Node-RED's i18next interpolation: __name__; values are not escaped (its runtime does not escape them either). */

@@ -149,6 +149,29 @@ export interface SampleRequest {
   progressEvery?: number;
   /** Keep x_t and x̂₀ every k steps as frames. */
   framesEvery?: number;
+  /**
+   * Also measure the generated images' sample quality (engine/quality: confident share, class histogram, FID with
+   * its real-image floor, class accuracy): true, or the classifier's dataset (default: the model's training set).
+   */
+  quality?: boolean | { dataset?: BuiltinDataset };
+}
+
+/**
+ * Sample quality in an evaluation: `count` samples generated (class i % numClasses for a class-conditional model)
+ * and judged by the shipped classifier of `dataset`, beside the real-image floor at the same n.
+ */
+export interface QualityRequest {
+  /** Samples to generate (default 64; FID needs at least 2, and is biased at small n: the floor says how much). */
+  count?: number;
+  /** A number of steps, `ddimN` or section counts (default 100). */
+  steps?: number | string;
+  method?: SamplingMethod;
+  eta?: number;
+  /** Default 0: evaluations are repeatable. */
+  seed?: number;
+  batchSize?: number;
+  /** The classifier (default: the evaluation dataset's kind). */
+  dataset?: BuiltinDataset;
 }
 
 export interface EvaluateRequest {
@@ -163,6 +186,8 @@ export interface EvaluateRequest {
   perTimestep?: boolean;
   /** Evaluate the bound of a respaced process (a number, `ddimN`, section counts); default the full T. */
   steps?: number | string;
+  /** Also generate samples and report their quality (true: QUALITY_DEFAULTS). */
+  quality?: boolean | QualityRequest;
 }
 
 /** Images of a shipped dataset by index (its split's order), for pictures of real data (the Noiser's strips). */

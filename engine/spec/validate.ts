@@ -5,21 +5,21 @@
  * payloads and library callers: nothing is trusted.
  */
 import { EngineError } from './errors';
-import { PIPELINE_PARTS, type DatasetKind } from './kinds';
+import { PIPELINE_PARTS, type BuiltinDataset, type DatasetKind } from './kinds';
 import { LIMITS } from './limits';
 import { describeIssue } from './messages';
-import { isBlank, isBytes, isTypedArrayOf, object, shown, type Issue, type Rule } from './rules';
+import { bool, isBlank, isBytes, isTypedArrayOf, object, shown, type Issue, type Rule } from './rules';
 import {
-  DATASET_FIELDS, EVALUATE_FIELDS, LOSS_FIELDS, NOISER_FIELDS, SAMPLE_FIELDS, SCHEDULE_FIELDS, TIMESTEPS_FIELDS,
-  TRAIN_FIELDS, UNET_CONFIG_FIELDS, UNET_FIELDS,
+  DATASET_FIELDS, EVALUATE_FIELDS, LOSS_FIELDS, NOISER_FIELDS, QUALITY_FIELDS, SAMPLE_FIELDS, SCHEDULE_FIELDS,
+  TIMESTEPS_FIELDS, TRAIN_FIELDS, UNET_CONFIG_FIELDS, UNET_FIELDS,
 } from './fields';
 import {
-  EVALUATE_DEFAULTS, LOSS_DEFAULTS, NOISER_DEFAULTS, SAMPLE_DEFAULTS, SCHEDULE_DEFAULTS, TIMESTEPS_DEFAULTS,
-  TRAIN_DEFAULTS, UNET_DEFAULTS,
+  EVALUATE_DEFAULTS, LOSS_DEFAULTS, NOISER_DEFAULTS, QUALITY_DEFAULTS, SAMPLE_DEFAULTS, SCHEDULE_DEFAULTS,
+  TIMESTEPS_DEFAULTS, TRAIN_DEFAULTS, UNET_DEFAULTS,
 } from './defaults';
 import type { Respacing } from './respacing';
 import type {
-  CompletePipeline, DatasetPick, DatasetSpec, EvaluateRequest, ImageInput, LossSpec, NoiserSpec, PipelineSpec, RawImages,
+  CompletePipeline, DatasetPick, DatasetSpec, EvaluateRequest, ImageInput, LossSpec, NoiserSpec, PipelineSpec, QualityRequest, RawImages,
   ResolvedTrainOptions, SampleRequest, ScheduleSpec, TimestepsSpec, TrainOptions, UNetSpec,
 } from './types';
 import type { UNetConfig } from './unet';
@@ -216,12 +216,32 @@ export function storedTrainOptions(o: CheckedTrainOptions): ResolvedTrainOptions
 }
 
 /** A sampling request with its defaults; `seed` stays absent when not given (the engine draws a fresh one). */
-export type CheckedSampleRequest = Required<Omit<SampleRequest, 'seed' | 'classes' | 'steps'>> & {
+export type CheckedSampleRequest = Required<Omit<SampleRequest, 'seed' | 'classes' | 'steps' | 'quality'>> & {
   seed?: number; classes?: number | number[]; steps?: Respacing;
+  /** Present when asked for: measure the images (the dataset absent: the model's training set). */
+  quality?: { dataset?: BuiltinDataset };
 };
 
+/** A quality request with its defaults; `dataset` stays absent when not given (the evaluation's kind is used). */
+export type CheckedQualityRequest = Required<Omit<QualityRequest, 'steps' | 'dataset'>> & { steps?: Respacing; dataset?: BuiltinDataset };
+
+/**
+ * `quality`: false/absent → undefined (not asked), true → the defaults, an object → its fields over the defaults;
+ * `keys` limits which fields an object may hold (a sampling request's quality takes only the dataset).
+ */
+export function checkQualityRequest(v: unknown, field = 'quality', keys: ReadonlyArray<keyof QualityRequest & string> = keysOf(QUALITY_FIELDS)): CheckedQualityRequest | undefined {
+  const F = QUALITY_FIELDS;
+  const { steps: defaultSteps, ...defaults } = QUALITY_DEFAULTS;
+  if (typeof v !== 'object' || v === null) return need(field, bool, v) ? { ...defaults, steps: need(field, F.steps, defaultSteps) } : undefined;
+  const o = record(field, v, keys);
+  const r: CheckedQualityRequest = { ...defaults, ...fields(field, o, F, ['count', 'method', 'eta', 'seed', 'batchSize'] as const, defaults) };
+  r.steps = need(at(field, 'steps'), F.steps, isBlank(o.steps) ? defaultSteps : o.steps);
+  if (!isBlank(o.dataset)) r.dataset = need(at(field, 'dataset'), F.dataset, o.dataset);
+  return r;
+}
+
 export function checkSampleRequest(v: unknown, field = ''): CheckedSampleRequest {
-  const known = ['model', 'count', 'batchSize', 'steps', 'method', 'eta', 'clipDenoised', 'classes', 'seed', 'ema', 'format', 'columns', 'progressEvery', 'framesEvery'];
+  const known = ['model', 'count', 'batchSize', 'steps', 'method', 'eta', 'clipDenoised', 'classes', 'seed', 'ema', 'format', 'columns', 'progressEvery', 'framesEvery', 'quality'];
   const o = record(field, v, known);
   const F = SAMPLE_FIELDS;
   const r: CheckedSampleRequest = {
@@ -236,15 +256,17 @@ export function checkSampleRequest(v: unknown, field = ''): CheckedSampleRequest
       ? o.classes.map((c, i) => need(at(field, `classes[${i}]`), F.class, c))
       : need(at(field, 'classes'), F.class, o.classes);
   }
+  const quality = checkQualityRequest(o.quality, at(field, 'quality'), ['dataset']);
+  if (quality) r.quality = quality.dataset ? { dataset: quality.dataset } : {};
   return r;
 }
 
-export type CheckedEvaluateRequest = Required<Omit<EvaluateRequest, 'seed' | 'steps' | 'dataset'>> & {
-  dataset: Required<EvaluateRequest['dataset']>; seed: number; steps?: Respacing;
+export type CheckedEvaluateRequest = Required<Omit<EvaluateRequest, 'seed' | 'steps' | 'dataset' | 'quality'>> & {
+  dataset: Required<EvaluateRequest['dataset']>; seed: number; steps?: Respacing; quality?: CheckedQualityRequest;
 };
 
 export function checkEvaluateRequest(v: unknown, field = ''): CheckedEvaluateRequest {
-  const o = record(field, v, keysOf(EVALUATE_FIELDS));
+  const o = record(field, v, [...keysOf(EVALUATE_FIELDS), 'quality']);
   const F = EVALUATE_FIELDS;
   const ds = record(at(field, 'dataset'), o.dataset, ['kind', 'split']);
   const r: CheckedEvaluateRequest = {
@@ -257,5 +279,7 @@ export function checkEvaluateRequest(v: unknown, field = ''): CheckedEvaluateReq
   };
   const steps = need(at(field, 'steps'), F.steps, o.steps);
   if (steps) r.steps = steps;
+  const quality = checkQualityRequest(o.quality, at(field, 'quality'));
+  if (quality) r.quality = quality;
   return r;
 }

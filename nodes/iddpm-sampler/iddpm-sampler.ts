@@ -7,7 +7,7 @@
  * the PNG carries. Every reply says its seed (msg.sample.seed, header X-IDDPM-Seed).
  */
 import {
-  HTTP_STATUS, PIPELINE_PARTS, respacingText, type EvaluateRequest, type ModelSpec, type PipelineSpec, type SampleRequest,
+  HTTP_STATUS, PIPELINE_PARTS, respacingText, type EvaluateRequest, type ModelSpec, type PipelineSpec, type QualityRequest, type SampleRequest,
 } from '../../engine/spec';
 import type { EvaluateResult, SampleResult } from '../../engine/host/protocol';
 import { pipelineOf, setting, UserError, valueOf } from '../shared/component';
@@ -63,12 +63,23 @@ export function modeOf(config: NodeDef, msg: NodeMessage): 'generate' | 'evaluat
   return setting(TYPE, 'mode', config);
 }
 
+/**
+ * msg.quality (true, false, or an object of QualityRequest fields, which the engine checks), else the Quality
+ * setting: whether to report the sample-quality figures.
+ */
+function qualityAsked(config: NodeDef, msg: NodeMessage): boolean | QualityRequest {
+  const given = msg.quality;
+  if (given !== null && typeof given === 'object' && !Array.isArray(given)) return given as QualityRequest;
+  return setting(TYPE, 'quality', config, msg);
+}
+
 /** The sampling request from the settings and the message's overrides (msg.model, msg.count, msg.steps, …). */
 export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate): SampleRequest {
   const model = modelOf(config, msg, t);
   const steps = setting(TYPE, 'steps', config, msg);
   const classes = setting(TYPE, 'class', config, msg);
   const seed = setting(TYPE, 'seed', config, msg);
+  const quality = qualityAsked(config, msg);
   return {
     model,
     count: setting(TYPE, 'count', config, msg),
@@ -79,6 +90,7 @@ export function sampleRequestOf(config: NodeDef, msg: NodeMessage, t: Translate)
     ...(steps !== undefined ? { steps: respacingText(steps) } : {}),
     ...(classes !== undefined ? { classes } : {}),
     ...(seed !== undefined ? { seed } : {}),
+    ...(quality ? { quality } : {}),
     progressEvery: 1,
   };
 }
@@ -98,16 +110,35 @@ function evaluationDataset(config: NodeDef, msg: NodeMessage): EvaluateRequest['
 
 /**
  * The evaluation request: bits/dim of the model on the first msg.count images of the dataset's split (test by
- * default), the noise drawn from msg.seed, per-timestep terms with msg.perTimestep.
+ * default), the noise drawn from msg.seed, per-timestep terms with msg.perTimestep; the bound of the full process,
+ * or of msg.steps respaced steps (the Steps setting is for sampling). With quality (the setting or msg.quality):
+ * also `qualityCount` samples made with the node's Steps, Method, η and Seed (0 when unset) and their quality
+ * figures; msg.quality as an object sets any of count, steps, method, eta, seed, batchSize, dataset.
  */
 export function evaluateRequestOf(config: NodeDef, msg: NodeMessage, t: Translate): EvaluateRequest {
   const seed = setting(TYPE, 'seed', config, msg);
+  const asked = qualityAsked(config, msg);
+  const steps = msg.steps !== undefined ? valueOf(TYPE, 'steps', msg.steps, 'msg.steps') : undefined;
+  let quality: QualityRequest | undefined;
+  if (asked) {
+    const sampleSteps = setting(TYPE, 'steps', config, msg);
+    quality = {
+      count: setting(TYPE, 'qualityCount', config),
+      method: setting(TYPE, 'method', config, msg),
+      eta: setting(TYPE, 'eta', config, msg),
+      ...(sampleSteps !== undefined ? { steps: respacingText(sampleSteps) } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      ...(typeof asked === 'object' ? asked : {}),
+    };
+  }
   return {
     model: modelOf(config, msg, t),
     dataset: evaluationDataset(config, msg),
     count: setting(TYPE, 'count', config, msg),
     perTimestep: setting(TYPE, 'perTimestep', config, msg),
     ...(seed !== undefined ? { seed } : {}),
+    ...(steps !== undefined ? { steps: respacingText(steps) } : {}),
+    ...(quality ? { quality } : {}),
   };
 }
 
@@ -248,6 +279,7 @@ export default function (RED: Red): void {
       msg.sample = {
         model, count, format: result.format, classes: result.classes, seconds: result.seconds, backend: result.backend,
         seed: result.seed, provenance: result.provenance, ...(request ? {} : { regenerated: true }),
+        ...(result.quality ? { quality: result.quality } : {}),
       };
       const headers: Record<string, string> = { ...(msg.headers as Record<string, string> | undefined), 'x-iddpm-seed': String(result.seed) };
       if (result.format === 'grid' || !request) headers['content-type'] = 'image/png';
@@ -259,7 +291,12 @@ export default function (RED: Red): void {
       await checkAgainstModel(msg, request.model);
       showBusy(node, t('status.evaluating', { model: request.model, count: request.count }));
       const result: EvaluateResult = await withdrawable(msg, (signal) => engine.evaluate(request, signal));
-      if (!closed) showReady(node, t('status.evaluated', { bpd: result.bitsPerDim.toFixed(3), count: result.count, seconds: result.seconds.toFixed(1) }));
+      const q = result.quality;
+      if (!closed) {
+        showReady(node, q
+          ? t('status.evaluatedQuality', { bpd: result.bitsPerDim.toFixed(3), fid: q.samples.fid.toFixed(0), floor: q.floor?.fid.toFixed(0) ?? '-', confident: Math.round(100 * q.samples.confidentShare) })
+          : t('status.evaluated', { bpd: result.bitsPerDim.toFixed(3), count: result.count, seconds: result.seconds.toFixed(1) }));
+      }
       msg.payload = result;
       msg.evaluation = { model: request.model, dataset: request.dataset };
     }

@@ -2,14 +2,14 @@
  * The editor side of the shared rules: runs in the browser (served with rules.ts as `iddpm/editor.js`, which sets
  * window.IDDPM), so every dialog validates with exactly the runtime's rules and explains a refusal in words.
  */
-import { MESSAGES, interpolate, SCHEDULE_DEFAULTS, NOISER_DEFAULTS, UNET_DEFAULTS, LOSS_DEFAULTS, TIMESTEPS_DEFAULTS, TRAIN_DEFAULTS, SAMPLE_DEFAULTS, PRESETS, REFERENCE_PRESET_KINDS } from '../../engine/spec';
+import { MESSAGES, interpolate, SCHEDULE_DEFAULTS, NOISER_DEFAULTS, UNET_DEFAULTS, LOSS_DEFAULTS, TIMESTEPS_DEFAULTS, TRAIN_DEFAULTS, SAMPLE_DEFAULTS, QUALITY_DEFAULTS, PRESETS, REFERENCE_PRESET_KINDS } from '../../engine/spec';
 import { checkField, checkLinearSteps, type Issue, type NodeType } from './rules';
 import { modelPicker as picker } from './model-picker';
 
 /** The engine's defaults, for the dialogs' `defaults` (one definition: engine/spec/defaults.ts). */
 export const defaults = {
   schedule: SCHEDULE_DEFAULTS, noiser: NOISER_DEFAULTS, unet: UNET_DEFAULTS, loss: LOSS_DEFAULTS,
-  timesteps: TIMESTEPS_DEFAULTS, train: TRAIN_DEFAULTS, sample: SAMPLE_DEFAULTS,
+  timesteps: TIMESTEPS_DEFAULTS, train: TRAIN_DEFAULTS, sample: SAMPLE_DEFAULTS, quality: QUALITY_DEFAULTS,
 };
 /** The named UNet architectures, for the UNet dialog's summary of a preset. */
 export const presets = PRESETS;

@@ -5,7 +5,7 @@
  * `iddpm/editor.js` by the build), so it must stay browser-safe: it imports only engine/spec.
  */
 import {
-  BUILTIN_DATASETS, DATASET_FIELDS, DATASET_SPLITS, IMPORT_FIELDS, LIMITS, LOSS_FIELDS, REFERENCE_PRESET_KINDS, NOISER_FIELDS, SAMPLE_FIELDS, SAMPLER_MODES,
+  BUILTIN_DATASETS, DATASET_FIELDS, DATASET_SPLITS, IMPORT_FIELDS, LIMITS, LOSS_FIELDS, REFERENCE_PRESET_KINDS, NOISER_FIELDS, QUALITY_DEFAULTS, QUALITY_FIELDS, SAMPLE_FIELDS, SAMPLER_MODES,
   SCHEDULE_FIELDS, SEED, TIMESTEPS_FIELDS, TRAIN_FIELDS, UNET_CONFIG_FIELDS, UNET_FIELDS, bool, choice, modelName,
   optional, toNumber, type Checked, type Issue, type Rule,
 } from '../../engine/spec';
@@ -48,6 +48,9 @@ export const FIELDS = {
     dataset: optional(choice(BUILTIN_DATASETS), 'mnist' as const),
     split: optional(choice(DATASET_SPLITS), 'test' as const),
     perTimestep: bool,
+    // Sample quality (engine/quality): generate mode measures its images; evaluate mode generates qualityCount.
+    quality: bool,
+    qualityCount: optional(QUALITY_FIELDS.count, QUALITY_DEFAULTS.count),
   },
   'iddpm-import': {
     file: IMPORT_FIELDS.file,

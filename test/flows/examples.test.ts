@@ -28,14 +28,19 @@ let broker: TestBroker;
 let brokerPort: number;
 let mqttClient: MqttClient;
 
-/** Flow 05's Sampler: 100 respaced steps for its grids, more than the test needs to see them made. */
+/** Flow 05's Sampler: 64 samples at 100 respaced steps for its FID, more than the test needs to see them made. */
 const COMPARE_SAMPLER = '68132b3ab48288d9';
+/** Flow 06's Sampler: 64 samples of the shipped demo per grid; the test's 32×32 compare-hybrid, 4 samples. */
+const STEPS_SAMPLER = '19ddecfcdab02b8d';
+/** Samples per quality measurement in the test. */
+const QUALITY_COUNT = 4;
 
 /** All example flows in one deployment, the MQTT broker config pointed at the test's broker. */
 function deployment(): Flow {
   return flows.flatMap(({ flow }) => flow.map((n) => {
     if (n.type === 'mqtt-broker') return { ...n, broker: 'localhost', port: String(brokerPort) };
-    if (n.id === COMPARE_SAMPLER) return { ...n, steps: '10' };
+    if (n.id === COMPARE_SAMPLER) return { ...n, steps: '10', qualityCount: QUALITY_COUNT };
+    if (n.id === STEPS_SAMPLER) return { ...n, model: 'compare-hybrid', count: QUALITY_COUNT };
     return n;
   }));
 }
@@ -46,13 +51,14 @@ before(async () => {
   const subscribed = broker.subscribed('iddpm/sample/request');
   const userDir = tempUserDir();
   // Training the test models and starting Node-RED overlap: the models are only needed by the first requests.
-  // Flow 02/03 sample `demo`; flow 05 compares a hybrid + importance model with a simple + uniform one.
+  // Flow 02/03 sample `demo`; flow 05 compares a hybrid + importance model with a simple + uniform one, 32×32 so
+  // that the MNIST classifier can judge their samples (flow 06 samples compare-hybrid too).
   [red] = await Promise.all([
     startNodeRed({ flow: deployment(), userDir, env: { IDDPM_SAMPLE_QUEUE: String(QUEUE) } }),
     trainTinyModels(join(userDir, 'iddpm', 'models'), [
       { name: 'demo' },
-      { name: 'compare-hybrid', timesteps: { kind: 'importance' } },
-      { name: 'compare-simple', loss: { kind: 'simple', lambda: 0.001 }, timesteps: { kind: 'uniform' } },
+      { name: 'compare-hybrid', timesteps: { kind: 'importance' }, imageSize: 32 },
+      { name: 'compare-simple', loss: { kind: 'simple', lambda: 0.001 }, timesteps: { kind: 'uniform' }, imageSize: 32 },
     ]),
   ]);
   await subscribed;
@@ -250,45 +256,90 @@ test('MQTT: malformed requests get an error reply, not silence', async () => {
   }
 });
 
-/** The test bits/dim cell of each model's row on /iddpm/compare: the value and its title (L_vlb + prior). */
-function bpdCells(html: string): Record<string, { value: string; title: string }> {
-  const out: Record<string, { value: string; title: string }> = {};
-  for (const m of html.matchAll(/<tr><td>(compare-\w+)<\/td>.*?<td class="bpd"(?: title="([^"]*)")?>([^<]*)<\/td>/g)) out[m[1]] = { title: m[2] ?? '', value: m[3] };
+/** The test bits/dim and FID cells of each model's row on /iddpm/compare: the values and the bits/dim title. */
+function compareCells(html: string): Record<string, { value: string; title: string; fid: string }> {
+  const out: Record<string, { value: string; title: string; fid: string }> = {};
+  for (const m of html.matchAll(/<tr><td>(compare-\w+)<\/td>.*?<td class="bpd"(?: title="([^"]*)")?>([^<]*)<\/td><td class="fid"[^>]*>([^<]*)<\/td>/g)) {
+    out[m[1]] = { title: m[2] ?? '', value: m[3], fid: m[4] };
+  }
   return out;
 }
 
-test('compare components: "sample & evaluate both now" reports each model\'s test bits/dim and samples', async () => {
+test('compare components: "sample & evaluate both now" reports each model\'s test bits/dim, FID and samples', async () => {
   const before = await getWhenRouted(`${red.base}/iddpm/compare`);
-  assert.deepEqual(Object.values(bpdCells(before.body.toString())).map((c) => c.value), ['not evaluated yet', 'not evaluated yet']);
+  assert.deepEqual(Object.values(compareCells(before.body.toString())).map((c) => [c.value, c.fid]), [['not evaluated yet', 'not evaluated yet'], ['not evaluated yet', 'not evaluated yet']]);
   // The flow's inject button, pressed through the editor's API.
   const pressed = await fetch(`${red.base}/inject/481eef03ede055ce`, { method: 'POST' });
   assert.equal(pressed.status, 200);
-  let cells: ReturnType<typeof bpdCells> = {};
+  let cells: ReturnType<typeof compareCells> = {};
   let html = '';
-  for (const until = Date.now() + 60_000; Date.now() < until; await new Promise((res) => setTimeout(res, 500))) {
+  // Generous: the first quality request of an engine computes the classifier's statistics of 5000 test digits.
+  for (const until = Date.now() + 300_000; Date.now() < until; await new Promise((res) => setTimeout(res, 500))) {
     html = (await get(`${red.base}/iddpm/compare`)).body.toString();
-    cells = bpdCells(html);
-    if (Object.values(cells).every((c) => /^\d/.test(c.value)) && !html.includes('not sampled yet')) break;
+    cells = compareCells(html);
+    if (Object.values(cells).every((c) => /^\d/.test(c.value) && /^\d/.test(c.fid)) && !html.includes('not sampled yet')) break;
   }
   // The engine asked directly (another engine process on the same models) for bits/dim on the first 4 MNIST test
-  // images with the noise of the Sampler's seed (1) agrees with what the flow shows.
+  // images with the noise of the Sampler's seed (1), and for the quality of its Samples made with its settings
+  // (10 steps in this test, ancestral, seed 1), agrees with what the flow shows.
   const engine = new EngineClient({ modelsDir: red.modelsDir, backend: 'wasm' });
   try {
     for (const model of ['compare-hybrid', 'compare-simple']) {
       const cell = cells[model];
-      assert.ok(cell && /^\d/.test(cell.value), `${model}: ${cell?.value}\n${html}`);
-      const direct = await engine.evaluate({ model, dataset: { kind: 'mnist', split: 'test' }, count: 4, seed: 1 });
+      assert.ok(cell && /^\d/.test(cell.value) && /^\d/.test(cell.fid), `${model}: ${cell?.value}, ${cell?.fid}\n${html}\n${problemsIn(red.log()).join('\n')}`);
+      const direct = await engine.evaluate({
+        model, dataset: { kind: 'mnist', split: 'test' }, count: 4, seed: 1,
+        quality: { count: QUALITY_COUNT, steps: 10, method: 'ancestral', eta: 0, seed: 1 },
+      });
       assert.equal(cell.value, direct.bitsPerDim.toPrecision(4), model);
       const parts = /^L_vlb (\S+) \+ prior (\S+) on 4 test images$/.exec(cell.title);
       assert.ok(parts, cell.title);
       assert.ok(Math.abs(Number(parts[1]) + Number(parts[2]) - direct.bitsPerDim) < 2e-3, `${cell.title} adds up to ${direct.bitsPerDim}`);
+      const q = direct.quality!;
+      assert.equal(cell.fid, `${q.samples.fid.toPrecision(4)} (floor ${q.floor!.fid.toPrecision(4)})`, model);
+      assert.equal(q.samples.count, QUALITY_COUNT);
       const grid = await get(`${red.base}/iddpm/compare/${model}`);
       assert.equal(grid.status, 200);
-      assert.deepEqual((({ width, height }) => ({ width, height }))(decodePng(grid.body)), gridSize(16, 4, SIDE));
+      assert.deepEqual((({ width, height }) => ({ width, height }))(decodePng(grid.body)), gridSize(QUALITY_COUNT, 2, 32));
     }
   } finally {
     await engine.close();
   }
+});
+
+test('fewer steps: FID beside bits/dim at 25, 50, 100 and all T steps, ancestral and DDIM', async () => {
+  const pressed = await fetch(`${red.base}/inject/5b2d3b054cf5fe49`, { method: 'POST' });
+  assert.equal(pressed.status, 200);
+  const keys = ['25', '50', '100', 'all'];
+  let html = '';
+  const figures = (): { fid: Map<string, string>; bpd: Map<string, string> } => ({
+    fid: new Map([...html.matchAll(/<span class="fid" data-key="([\w-]+)">FID ([\d.]+)<\/span>/g)].map((m) => [m[1], m[2]])),
+    bpd: new Map([...html.matchAll(/<td class="bpd" data-key="([\w-]+)">([\d.]+) ± [\d.]+<\/td>/g)].map((m) => [m[1], m[2]])),
+  });
+  // Eight samplings and four bounds, one after another in the engine: a minute idle, ten on a loaded CPU.
+  for (const until = Date.now() + 600_000; Date.now() < until; await new Promise((res) => setTimeout(res, 1000))) {
+    html = (await getWhenRouted(`${red.base}/iddpm/steps`)).body.toString();
+    const f = figures();
+    if (f.fid.size === 8 && f.bpd.size === 4) break;
+  }
+  const { fid, bpd } = figures();
+  assert.equal(fid.size, 8, `${html}\n${problemsIn(red.log()).join('\n')}`);
+  assert.equal(bpd.size, 4, html);
+  // Two of the figures asked of the engine directly: the same model, seed (1), steps and method.
+  const engine = new EngineClient({ modelsDir: red.modelsDir, backend: 'wasm' });
+  try {
+    const sampled = await engine.sample({ model: 'compare-hybrid', count: QUALITY_COUNT, steps: 25, method: 'ddim', seed: 1, format: 'raw', quality: true });
+    assert.equal(fid.get('ddim-25'), sampled.quality!.samples.fid.toFixed(1));
+    const bound = await engine.evaluate({ model: 'compare-hybrid', dataset: { kind: 'mnist', split: 'test' }, count: 4, seed: 1, steps: 50 });
+    assert.equal(bpd.get('bpd-50'), bound.bitsPerDim.toFixed(3));
+    // Each step count is its own process, with its own bound; the test model's T is 100, so 100 steps is all of it.
+    assert.equal(new Set(keys.slice(0, 3).map((k) => bpd.get(`bpd-${k}`))).size, 3, JSON.stringify([...bpd]));
+    assert.equal(bpd.get('bpd-100'), bpd.get('bpd-all'));
+  } finally {
+    await engine.close();
+  }
+  const grid = await get(`${red.base}/iddpm/steps/ancestral-all`);
+  assert.deepEqual((({ width, height }) => ({ width, height }))(decodePng(grid.body)), gridSize(QUALITY_COUNT, QUALITY_COUNT, 32));
 });
 
 /** Pearson correlation of two equally long arrays. */

@@ -46,11 +46,13 @@ export function tempUserDir(): string {
   return mkdtempSync(join(tmpdir(), 'iddpm-flows-'));
 }
 
-/** The components a test model is trained with (the rest is fixed: cosine T = 100, ε, an 8×8 custom UNet). */
+/** The components a test model is trained with (the rest is fixed: cosine T = 100, ε, a small custom UNet). */
 export interface TinyModel {
   name: string;
   loss?: CompletePipeline['loss'];
   timesteps?: CompletePipeline['timesteps'];
+  /** Image side (default 8; 32 for models whose sample quality is measured: the classifiers read 32×32). */
+  imageSize?: number;
 }
 
 /**
@@ -63,7 +65,7 @@ export async function trainTinyModels(modelsDir: string, models: TinyModel[]): P
   const pipelineOf = (m: TinyModel): CompletePipeline => ({
     schedule: { kind: 'cosine', steps: 100 },
     noiser: { modelMeanType: 'epsilon' },
-    unet: { model: m.name, preset: 'custom', config: { imageSize: 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], numHeads: 2 }, modelVarType: 'learned_range', numClasses: null },
+    unet: { model: m.name, preset: 'custom', config: { imageSize: m.imageSize ?? 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: (m.imageSize ?? 8) === 8 ? [4] : [], numHeads: 2 }, modelVarType: 'learned_range', numClasses: null },
     loss: m.loss ?? { kind: 'hybrid', lambda: 0.001 },
     timesteps: m.timesteps ?? { kind: 'uniform' },
   });

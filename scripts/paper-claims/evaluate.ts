@@ -1,0 +1,247 @@
+/**
+ * Measures the models of docs/paper-claims.md: sample quality (FID with its floor, confident share, …) and bits/dim,
+ * one job at a time, each result appended to $CLAIMS_RUNS/results/measurements.jsonl under its key (a rerun skips
+ * the jobs already there, so it resumes where it stopped; a job two claims share runs once).
+ *
+ *   node --import tsx scripts/paper-claims/evaluate.ts --claim a|b|c|d|all [--only fid|bpd|terms] [--model NAME] [--no-full] [--dry]
+ *
+ * --no-full leaves out the samplings over the full T = 1000 steps (10× the cost of 100 steps) for a later run.
+ *
+ * Sample quality: 256 samples (seed 0; class i % 10 for the class-conditional models; 128 over the full T), measured
+ * at n = 256 and on its disjoint quarters of 64 (four independent sample sets: every image draws from its own generator), which
+ * give FID at n = 64 as a mean ± standard error. Bits/dim: the bound on the first 32 MNIST test images with the
+ * noise of seed 0 (the same images and noise for every model, so differences between models are paired).
+ * Run it niced (`nice -n 15`, IDDPM_WORKERS=2) on a shared machine.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { initBackend } from '../../engine/backend';
+import { closePool } from '../../engine/parallel';
+import { sampleQuality } from '../../engine/quality';
+import { calcBpdLoop, evaluateBpd } from '../../engine/sample/bpd';
+import { samplingDiffusion } from '../../engine/sample/process';
+import { Rng } from '../../engine/rng';
+import { tf } from '../../engine/tf';
+import { createDataset } from '../../engine/data';
+import { gridPng } from '../../engine/sample/result';
+import type { CompletePipeline, ModelVarType, SamplingMethod } from '../../engine/spec';
+import type { SamplingModel } from '../../engine/sample/generate';
+import { DEMO_REFERENCE_PIPELINE } from '../reference/demo';
+import { appendRecord, arg, loadReferenceModel, loadStoredModel, meanSe, readRecords, sampleSetFigures, withoutImages } from './lib';
+import { ENGINE_RUNS, REFERENCE_RUNS, RUNS_DIR } from './runs';
+
+/** A model of a claim: where its weights are and how it is sampled. */
+interface ModelRef {
+  id: string;
+  /** A reference state_dict (.pt) with the pipeline it was trained with, or an engine model folder. */
+  pt?: string;
+  pipeline?: CompletePipeline;
+  engine?: string;
+  /** Sample with another fixed variance than trained with (fixed σ models: β̃_t instead of β_t). */
+  varType?: ModelVarType;
+}
+
+const DEMO_KEEP = process.env.DEMO_KEEP ?? '/work/demo-ref/keep';
+const refRun = (name: keyof typeof REFERENCE_RUNS, step: number): string => path.join(RUNS_DIR, `ref-${name}`, 'run', `model${String(step).padStart(6, '0')}.pt`);
+
+/** The step at which the reference runs of claims a and b are compared (the demo's full triples are every 5000). */
+export const COMPARE_STEP = 5000;
+
+export const MODELS: Record<string, ModelRef> = {
+  demo: { id: 'demo', pt: path.join(DEMO_KEEP, `model${String(COMPARE_STEP).padStart(6, '0')}.pt`), pipeline: DEMO_REFERENCE_PIPELINE },
+  fixed: { id: 'fixed', pt: refRun('fixed', COMPARE_STEP), pipeline: REFERENCE_RUNS.fixed.pipeline },
+  'fixed-small': { id: 'fixed-small', pt: refRun('fixed', COMPARE_STEP), pipeline: REFERENCE_RUNS.fixed.pipeline, varType: 'fixed_small' },
+  linear: { id: 'linear', pt: refRun('linear', COMPARE_STEP), pipeline: REFERENCE_RUNS.linear.pipeline },
+  'kl-uniform': { id: 'kl-uniform', pt: refRun('kl-uniform', REFERENCE_RUNS['kl-uniform'].steps), pipeline: REFERENCE_RUNS['kl-uniform'].pipeline },
+  'kl-importance': { id: 'kl-importance', pt: refRun('kl-importance', REFERENCE_RUNS['kl-importance'].steps), pipeline: REFERENCE_RUNS['kl-importance'].pipeline },
+  ...Object.fromEntries(Object.keys(ENGINE_RUNS).map((name) => [name, { id: name, engine: name }])),
+};
+
+type Job =
+  | { kind: 'fid'; model: string; steps: number | 'full'; method: SamplingMethod }
+  | { kind: 'bpd'; model: string; steps: number | 'full' }
+  | { kind: 'terms'; model: string };
+
+const STEPS = [25, 50, 100] as const;
+const fid = (model: string, steps: number | 'full', method: SamplingMethod = 'ancestral'): Job => ({ kind: 'fid', model, steps, method });
+const bpd = (model: string, steps: number | 'full' = 'full'): Job => ({ kind: 'bpd', model, steps });
+
+/** The jobs of each claim, most telling first. */
+export const CLAIM_JOBS: Record<string, Job[]> = {
+  a: [
+    ...STEPS.map((s) => fid('demo', s)), ...STEPS.map((s) => fid('fixed', s)), ...STEPS.map((s) => fid('fixed-small', s)),
+    ...STEPS.map((s) => fid('demo', s, 'ddim')), ...STEPS.map((s) => fid('fixed', s, 'ddim')),
+    bpd('demo'), bpd('fixed'), ...STEPS.map((s) => bpd('demo', s)), ...STEPS.map((s) => bpd('fixed', s)),
+    fid('demo', 'full'), fid('fixed', 'full'), bpd('fixed-small'),
+  ],
+  b: [fid('demo', 100), fid('linear', 100), bpd('demo'), bpd('linear'), fid('linear', 50), fid('linear', 25)],
+  c: [{ kind: 'terms', model: 'kl-uniform' }, { kind: 'terms', model: 'kl-importance' }],
+  d: Object.keys(ENGINE_RUNS).flatMap((m) => [fid(m, 100), bpd(m)]),
+};
+
+const SAMPLES = 256;
+/** Over the full T (10× the cost of 100 steps) 128 samples: two sets of 64, and no n = 256 figure. */
+const SAMPLES_FULL = 128;
+const QUARTER = 64;
+const BPD_IMAGES = 32;
+/** Images of the per-timestep tables (claim c): the bound's terms for every t. */
+const TERMS_IMAGES = 16;
+
+/** Every measurement, one JSON record a line, keyed by jobKey. */
+export const MEASUREMENTS = path.join(RUNS_DIR, 'results', 'measurements.jsonl');
+
+export const jobKey = (j: Job): string => (j.kind === 'fid' ? `fid:${j.model}:${j.steps}:${j.method}` : j.kind === 'bpd' ? `bpd:${j.model}:${j.steps}` : `terms:${j.model}`);
+
+function load(ref: ModelRef): SamplingModel {
+  if (ref.engine) return loadStoredModel(path.join(RUNS_DIR, 'models'), ref.engine);
+  if (!ref.pt || !fs.existsSync(ref.pt)) throw new Error(`${ref.id}: no checkpoint at ${ref.pt} yet`);
+  const pipeline = ref.varType ? { ...ref.pipeline!, unet: { ...ref.pipeline!.unet, modelVarType: ref.varType } } : ref.pipeline!;
+  return loadReferenceModel(ref.pt, pipeline);
+}
+
+function available(ref: ModelRef): boolean {
+  if (ref.engine) {
+    const run = ENGINE_RUNS[ref.engine];
+    const spec = path.join(RUNS_DIR, 'models', ref.engine, 'model.json');
+    return fs.existsSync(spec) && (JSON.parse(fs.readFileSync(spec, 'utf8')) as { step: number }).step >= (run.options.maxSteps ?? 0);
+  }
+  return !!ref.pt && fs.existsSync(ref.pt);
+}
+
+async function runJob(job: Job, model: SamplingModel): Promise<Record<string, unknown>> {
+  const started = Date.now();
+  if (job.kind === 'fid') {
+    const count = job.steps === 'full' ? SAMPLES_FULL : SAMPLES;
+    const set = await sampleSetFigures(model, { dataset: 'mnist', sizes: [count], steps: job.steps === 'full' ? undefined : job.steps, method: job.method, seed: 0 });
+    const per = model.imageSize * model.imageSize * model.channels;
+    const classes = model.numClasses === null ? undefined : Array.from({ length: count }, (_, i) => i % model.numClasses!);
+    const quarters = Array.from({ length: count / QUARTER }, (_, k) => {
+      const data = set.images.data.subarray(k * QUARTER * per, (k + 1) * QUARTER * per);
+      const r = sampleQuality({ shape: [QUARTER, model.imageSize, model.imageSize, model.channels], data }, { dataset: 'mnist', labels: classes?.slice(k * QUARTER, (k + 1) * QUARTER) });
+      return { samples: r.samples, floor: r.floor! };
+    });
+    const grids = path.join(RUNS_DIR, 'results', 'grids');
+    fs.mkdirSync(grids, { recursive: true });
+    const first = { shape: [QUARTER, model.imageSize, model.imageSize, model.channels] as [number, number, number, number], data: set.images.data.subarray(0, QUARTER * per) };
+    fs.writeFileSync(path.join(grids, `${jobKey(job).replace(/:/g, '_')}.png`), await gridPng(first, model.numClasses ?? 8));
+    return {
+      ...(count === SAMPLES ? { n256: withoutImages(set).sizes[0] } : { n128: withoutImages(set).sizes[0] }),
+      n64: {
+        fid: meanSe(quarters.map((q) => q.samples.fid)), floor: meanSe(quarters.map((q) => q.floor.fid)),
+        confident: meanSe(quarters.map((q) => q.samples.confidentShare)), quarters,
+      },
+      sampleSeconds: set.seconds,
+      seconds: (Date.now() - started) / 1000,
+    };
+  }
+  const dataset = await createDataset({ kind: 'mnist', split: 'test' }, { imageSize: model.imageSize, channels: model.channels as 1 | 3 });
+  if (job.kind === 'terms') return { ...(await vlbTermTable(model, dataset)), seconds: (Date.now() - started) / 1000 };
+  const steps = job.steps !== 'full' ? job.steps : undefined;
+  const r = await evaluateBpd(model, dataset, { count: BPD_IMAGES, steps, seed: 0, batchSize: 16 });
+  return { ...r, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * Claim c for a fixed model: the bound's term L_t(x) for every t of TERMS_IMAGES test images (calc_bpd_loop, the
+ * noise of seed 0 as evaluateBpd draws it), and from it the exact spread of the one-example L_vlb estimate the
+ * training loss uses, X = L_t(x)/p_t with x a test image and t ~ p:
+ *   E[X] = Σ_t E_x[L_t],  E[X²] = Σ_t E_x[L_t²]/p_t,
+ * uniform p_t = 1/T: E[X²] = T·Σ_t E_x[L_t²]; importance p_t ∝ √E_x[L_t²] (mixed with 0.001 of uniform, as the
+ * LossSecondMomentResampler): E[X²] = Σ_t E_x[L_t²]/p_t. The std of a batch mean is √Var[X]/√B.
+ */
+async function vlbTermTable(model: SamplingModel, dataset: Awaited<ReturnType<typeof createDataset>>): Promise<Record<string, unknown>> {
+  const diffusion = samplingDiffusion(model.pipeline);
+  const T = diffusion.numTimesteps;
+  const n = TERMS_IMAGES;
+  const root = new Rng(0);
+  const batch = dataset.getBatch(Array.from({ length: n }, (_, i) => i));
+  const x0 = tf.tensor4d(batch.x, [n, model.imageSize, model.imageSize, model.channels]);
+  try {
+    const r = await calcBpdLoop(diffusion, model.unet, x0, {
+      rngs: Array.from({ length: n }, (_, i) => root.fork(`image:${i}`)),
+      labels: model.numClasses !== null ? batch.y ?? undefined : undefined,
+    });
+    const mean = new Float64Array(T);
+    const second = new Float64Array(T);
+    for (let i = 0; i < n; i++) for (let t = 0; t < T; t++) {
+      const v = r.vb[i * T + t];
+      mean[t] += v / n;
+      second[t] += (v * v) / n;
+    }
+    const expected = mean.reduce((a, b) => a + b, 0);
+    const uniform = T * second.reduce((a, b) => a + b, 0) - expected ** 2;
+    const root2 = Array.from(second, Math.sqrt);
+    const total = root2.reduce((a, b) => a + b, 0);
+    const p = root2.map((w) => (w / total) * 0.999 + 0.001 / T);
+    const importance = second.reduce((a, s, t) => a + s / p[t], 0) - expected ** 2;
+    return {
+      count: n, steps: T, vbBpd: expected, terms: Array.from(mean), second: Array.from(second), timesteps: [...diffusion.timestepMap],
+      stdPerExample: { uniform: Math.sqrt(uniform), importance: Math.sqrt(importance) },
+      stdBatch32: { uniform: Math.sqrt(uniform / 32), importance: Math.sqrt(importance / 32) },
+    };
+  } finally {
+    x0.dispose();
+    diffusion.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const claim = arg('claim') ?? 'all';
+  const only = arg('only');
+  const noFull = process.argv.includes('--no-full');
+  const onlyModel = arg('model');
+  const claims = claim === 'all' ? Object.keys(CLAIM_JOBS) : claim.split(',');
+  for (const c of claims) if (!CLAIM_JOBS[c]) throw new Error(`--claim must be a, b, c, d or all, got ${c}`);
+  if (!process.argv.includes('--dry')) await initBackend('wasm');
+  const file = MEASUREMENTS;
+  const done = new Set(readRecords<{ key: string }>(file).map((r) => r.key));
+  for (const c of claims) {
+    for (const job of CLAIM_JOBS[c]) {
+      const key = jobKey(job);
+      if (done.has(key) || (only && job.kind !== only)) continue;
+      if (noFull && job.kind === 'fid' && job.steps === 'full') continue;
+      if (onlyModel && job.model !== onlyModel) continue;
+      const ref = MODELS[job.model];
+      if (!available(ref)) {
+        console.log(`${c} ${key}: waiting for ${ref.id}'s checkpoint`);
+        continue;
+      }
+      if (process.argv.includes('--dry')) {
+        console.log(`${c} ${key}: to run`);
+        continue;
+      }
+      const model = load(ref);
+      try {
+        const result = await runJob(job, model);
+        appendRecord(file, { key, job, measuredAt: new Date().toISOString(), ...result });
+        done.add(key);
+        console.log(`${new Date().toISOString()} ${c} ${key}: ${summary(result)}`);
+      } catch (err) {
+        // One failed measurement does not stop the others; it stays to do on the next run.
+        console.error(`${new Date().toISOString()} ${c} ${key} failed: ${(err as Error).stack ?? err}`);
+        process.exitCode = 1;
+      } finally {
+        (model.unet as { dispose?: () => void }).dispose?.();
+      }
+    }
+  }
+}
+
+function summary(r: Record<string, unknown>): string {
+  const n256 = (r.n256 ?? r.n128) as { samples: { fid: number; confidentShare: number }; floor: { fid: number } } | undefined;
+  if (n256) {
+    const q = r.n64 as { fid: { mean: number; se: number }; floor: { mean: number } };
+    return `FID n=${r.n256 ? 256 : 128} ${n256.samples.fid.toFixed(1)} (floor ${n256.floor.fid.toFixed(1)}), n=64 ${q.fid.mean.toFixed(1)} ± ${q.fid.se.toFixed(1)} (floor ${q.floor.mean.toFixed(1)}), confident ${(100 * n256.samples.confidentShare).toFixed(0)}%, ${Number(r.seconds).toFixed(0)} s`;
+  }
+  if (r.stdPerExample) return `L_vlb ${Number(r.vbBpd).toFixed(3)}, std of a batch-32 estimate: uniform ${JSON.stringify(r.stdBatch32)}, ${Number(r.seconds).toFixed(0)} s`;
+  return `${Number(r.bitsPerDim).toFixed(3)} ± ${Number(r.standardError).toFixed(3)} bits/dim (${r.count} images, ${r.steps} steps), ${Number(r.seconds).toFixed(0)} s`;
+}
+
+if (require.main === module) {
+  main()
+    .catch((err) => {
+      console.error(err instanceof Error ? err.stack ?? err.message : err);
+      process.exitCode = 1;
+    })
+    .finally(() => closePool());
+}
