@@ -21,6 +21,7 @@ import { closePool } from '../parallel/pool';
 import { samplesToResult } from '../sample/result';
 import { evaluateQuality, measureSamples } from '../run/quality';
 import { freshSeed } from '../sample/generate';
+import { respacingFor } from '../sample/process';
 import { readProvenance, regenerationRequest, sampleProvenance } from '../sample/provenance';
 import {
   ENGINE_DEFAULTS, EngineError, TRAIN_CONTROLS, checkEvaluateRequest, checkImportReferenceRequest, checkSampleRequest, choice,
@@ -180,7 +181,10 @@ export class EngineService {
   private checkCost(model: string, count: number, steps: Respacing | undefined, what: string): void {
     if (!this.store.hasCheckpoint(model)) throw new EngineError(`No trained model named "${model}"`, 'NOT_FOUND');
     const spec = this.store.readSpec(model);
-    const K = Math.min(steps ? respacingSteps(steps) : spec.pipeline.schedule.steps, spec.pipeline.schedule.steps);
+    // Steps the model cannot take are the request's mistake (BAD_REQUEST), whatever they would cost.
+    const T = spec.pipeline.schedule.steps;
+    const respaced = respacingFor(steps, T);
+    const K = Math.min(respaced ? respacingSteps(respaced) : T, T);
     const cost = Math.round((count * K * parameterCount(spec.unetConfig)) / 1e6);
     const limit = this.opts.maxRequestCost ?? ENGINE_DEFAULTS.maxRequestCost;
     if (cost > limit) {
