@@ -1,39 +1,33 @@
 /**
- * `npm run train-demo`: trains the demo model that ships in models/demo, with this project's own trainer.
+ * `npm run train-demo`: trains the demo model that ships in models/demo further, with this project's own trainer.
  *
- * The paper's recipe (cosine schedule, hybrid loss, learned_range variance, importance-sampled t) on the `tiny`
- * preset and MNIST, with a learning rate and EMA rate suited to a short CPU run. It resumes from its own
- * checkpoint in .demo-train/ (gitignored), so it can be run again and again to train further; at every
- * checkpoint it exports what sampling needs (model.json and the EMA weights in half precision, ~2.4 MB) to
- * models/demo. Reproducible: a fixed seed, and the same steps give the same weights on the same backend.
+ * The shipped demo was trained by the reference implementation through the PyTorch bridge (models/demo/README.md,
+ * training/demo/); this continues it here with the same pipeline (scripts/reference/demo.ts: the paper's cosine
+ * schedule, hybrid loss, learned_range variance and importance-sampled t on the class-conditional `tiny` preset)
+ * and the same recipe (batch 32, lr 2e-4, EMA 0.9995, no clipping). The first run starts from the shipped EMA
+ * weights with a fresh Adam (the package ships no optimizer state); it checkpoints into .demo-train/
+ * (gitignored) and resumes from there when run again; at every checkpoint it exports what sampling needs
+ * (model.json and the EMA weights in half precision) to models/demo.
  *
- *   npm run train-demo -- --steps 4000 [--minutes 60]
+ *   npm run train-demo -- --steps 20000 [--minutes 60]      (steps: the step to reach, counted from the shipped one)
  */
+import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../engine/backend';
 import { ModelStore } from '../engine/train';
 import { TrainingJob } from '../engine/run/job';
-import type { CompletePipeline, TrainOptions } from '../engine/spec';
+import type { TrainOptions } from '../engine/spec';
+import { DEMO_REFERENCE_PIPELINE, DEMO_REFERENCE_RECIPE } from './reference/demo';
 
 const root = join(__dirname, '..');
-
-export const DEMO_PIPELINE: CompletePipeline = {
-  schedule: { kind: 'cosine', steps: 1000 },
-  noiser: { modelMeanType: 'epsilon' },
-  unet: { model: 'demo', preset: 'tiny', modelVarType: 'learned_range', numClasses: null },
-  loss: { kind: 'hybrid', lambda: 0.001 },
-  timesteps: { kind: 'importance' },
-};
 
 export function demoOptions(maxSteps: number): TrainOptions {
   return {
     dataset: { kind: 'mnist', split: 'train' },
-    batchSize: 16,
-    // A short CPU run: a larger step than the paper's 1e-4 (with clipping), and an EMA horizon of ~200 steps
-    // (the paper's 0.9999 would still be mostly the initial weights after a few thousand steps).
-    lr: 5e-4,
-    gradClip: 1,
-    emaRate: 0.995,
+    batchSize: DEMO_REFERENCE_RECIPE.batch_size,
+    lr: DEMO_REFERENCE_RECIPE.lr,
+    gradClip: 0,
+    emaRate: Number(DEMO_REFERENCE_RECIPE.ema_rate),
     maxSteps,
     logEvery: 25,
     checkpointEvery: 100,
@@ -48,14 +42,19 @@ function arg(name: string, fallback: number): number {
 }
 
 async function main(): Promise<void> {
-  const steps = arg('steps', 4000);
+  const steps = arg('steps', 20000);
   const minutes = arg('minutes', 0);
   const backend = await initBackend();
   const store = new ModelStore(join(root, '.demo-train'));
   const shipped = new ModelStore(join(root, 'models'));
+  // The first run starts from the shipped model (its EMA weights, a fresh optimizer).
+  if (!store.hasCheckpoint('demo')) {
+    if (!shipped.hasCheckpoint('demo')) throw new Error('No models/demo to train further');
+    fs.cpSync(join(root, 'models', 'demo'), join(root, '.demo-train', 'demo'), { recursive: true });
+  }
   const job = new TrainingJob({
     name: 'demo',
-    pipeline: DEMO_PIPELINE,
+    pipeline: DEMO_REFERENCE_PIPELINE,
     options: demoOptions(steps),
     store,
     onEvent: (ev) => {

@@ -1,6 +1,6 @@
 /**
  * The class-conditional demo as trained with the reference (scripts/reference/launch_demo.py): the shipped demo's
- * pipeline (scripts/train-demo.ts: tiny preset, cosine T = 1000, hybrid loss, learned_range, importance-sampled t)
+ * pipeline (tiny preset, cosine T = 1000, hybrid loss, learned_range, importance-sampled t)
  * with the 10 MNIST classes, and the recipe of a short CPU run.
  */
 import type { CompletePipeline } from '../../engine/spec';
