@@ -4,7 +4,9 @@
  * Reference runs (claims a, b): the demo recipe (scripts/reference/demo.ts: `tiny`, class-conditional MNIST 32×32,
  * batch 32, lr 2e-4, EMA 0.9995) trained by the reference's TrainLoop on PyTorch through our launcher
  * (engine/interop launcherFor), one component changed per run:
- *   demo       learned σ (learned_range), L_hybrid, cosine, importance-sampled t: the demo run itself (/work/demo-ref)
+ *   demo       learned σ (learned_range), L_hybrid, cosine: the demo run itself (/work/demo-ref), whose steps 0–10000
+ *              drew t with the loss-second-moment sampler (so its step-5000 checkpoint, compared here, did) and then
+ *              uniformly (scripts/reference/demo.ts says why); the runs below inherit its uniform t unless they set it
  *   fixed      fixed σ (learn_sigma False: fixed_large), L_simple, cosine, uniform t (the reference's DDPM setting)
  *   linear     as demo but the linear schedule
  *   kl-uniform, kl-importance   L_vlb (rescaled-kl: T·L_t, the reference's use_kl) with uniform / importance-sampled

@@ -116,7 +116,7 @@ def create_diffusion():
 
 
 def create_schedule_sampler(diffusion):
-    return create_named_schedule_sampler("loss-second-moment", diffusion)
+    return create_named_schedule_sampler("uniform", diffusion)
 
 
 def list_images(data_dir):

@@ -58,5 +58,5 @@ test('text the generator does not write is refused, naming it', () => {
   assert.throws(() => pipelineFromLauncher('print("hello")'), /Not a launch\.py written by node-red-iddpm: no def create_model\(\)/);
   assert.throws(() => pipelineFromLauncher(text.replace('num_res_blocks=1,', 'num_res_blocks=int("1"),')), /UNetModel num_res_blocks = int\("1"\) is not a literal/);
   assert.throws(() => pipelineFromLauncher(text.replace('        dropout=0.0,\n', '        **extra,\n')), /create_model\(\): cannot read "\*\*extra,"/);
-  assert.throws(() => pipelineFromLauncher(text.replace('create_named_schedule_sampler("loss-second-moment", diffusion)', 'make_sampler(diffusion)')), /create_schedule_sampler returns make_sampler/);
+  assert.throws(() => pipelineFromLauncher(text.replace('create_named_schedule_sampler("uniform", diffusion)', 'make_sampler(diffusion)')), /create_schedule_sampler returns make_sampler/);
 });

@@ -29,7 +29,9 @@ test('demo launcher: the tiny preset class-conditional, the paper\'s diffusion, 
     ['steps', 'learn_sigma', 'sigma_small', 'noise_schedule', 'use_kl', 'predict_xstart', 'rescale_timesteps', 'rescale_learned_sigmas', 'timestep_respacing'].map((k) => kwarg(diffusion, k)),
     ['1000', 'True', 'False', '"cosine"', 'False', 'False', 'True', 'True', '""'],
   );
-  assert.match(text, /return create_named_schedule_sampler\("loss-second-moment", diffusion\)/);
+  assert.match(text, /return create_named_schedule_sampler\("uniform", diffusion\)/);
+  const importance = launcherFor({ ...DEMO_REFERENCE_PIPELINE, timesteps: { kind: 'importance' } });
+  assert.match(importance, /return create_named_schedule_sampler\("loss-second-moment", diffusion\)/);
   assert.match(text, /RECIPE = dict\(\n {4}batch_size=32,\n {4}lr=0\.0002,\n {4}ema_rate="0\.9995",\n {4}save_interval=500,\n {4}log_interval=100,\n {4}microbatch=-1,\n {4}resume_checkpoint="",\n\)/);
   assert.match(text, /^NUM_CLASSES = 10$/m);
   assert.match(text, /^th\.set_num_threads\(2\)$/m);
