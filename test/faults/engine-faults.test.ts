@@ -94,8 +94,10 @@ test('an unknown model: 404 without the names of the others', async () => {
 
 test('a request costlier than the limit is refused up front (TOO_LARGE, 400), a cheap one runs', async () => {
   const before = Date.now();
-  const message = await refused(service.handle({ op: 'sample', request: { model: 'small', count: 256, steps: 1000 } }), 'TOO_LARGE', /limit is 2000.*fewer images or steps/);
-  assert.match(message, /256 images × 50 steps/, 'the steps are the model\'s T at most');
+  const message = await refused(service.handle({ op: 'sample', request: { model: 'small', count: 256 } }), 'TOO_LARGE', /limit is 2000.*fewer images or steps/);
+  assert.match(message, /256 images × 50 steps/, 'no steps: the model\'s full T');
+  // Steps the model cannot take are the sender's mistake whatever they would cost.
+  await refused(service.handle({ op: 'sample', request: { model: 'small', count: 256, steps: 1000 } }), 'BAD_REQUEST', /T = 50, so use 2 … 50 steps, not 1000/);
   assert.ok(Date.now() - before < 1000, 'refused before any work');
   await refused(service.handle({ op: 'evaluate', request: { model: 'small', dataset: { kind: 'mnist' }, count: 10_000 } }), 'TOO_LARGE', /evaluation would cost/);
   const ok = (await service.handle({ op: 'sample', request: { model: 'small', count: 2, steps: 5, seed: 1 } })) as { png: Buffer };
