@@ -11,7 +11,7 @@ import { sharedEngine } from '../../engine/host/client';
 import type { EvaluateResult, TrainEvent } from '../../engine/host/protocol';
 import type { CompletePipeline } from '../../engine/spec';
 import type { NodeMessage } from '../../nodes/shared/red';
-import { ENGINE_SETTINGS, ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
+import { ENGINE_SETTINGS, ALL_NODES, catcher, helper, loadSampler, through, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
 
 const engine = sharedEngine(ENGINE_SETTINGS);
 const MODEL = 'bpd-small';
@@ -50,29 +50,10 @@ after(async () => {
   rmSync(userDir, { recursive: true, force: true });
 });
 
-/** A Sampler `n1` with `config` → helper `out`, and a Catch. */
-async function loadSampler(config: Record<string, unknown>): Promise<void> {
-  await helper.load(ALL_NODES, [
-    { id: 'f1', type: 'tab' },
-    {
-      id: 'n1', type: 'iddpm-sampler', z: 'f1', model: MODEL, count: 2, steps: '', method: 'ancestral', eta: 0, class: '', seed: '',
-      format: 'grid', columns: 0, ...config, wires: [['out']],
-    },
-    { id: 'out', type: 'helper', z: 'f1' },
-    ...catcher(),
-  ]);
-}
-
-async function through(msg: NodeMessage, ms = 30_000): Promise<NodeMessage> {
-  const p = nextMessage('out', ms);
-  node('n1').receive(msg);
-  return p;
-}
-
 const close = (a: number, b: number, rel = 1e-9): boolean => Math.abs(a - b) <= rel * Math.max(1, Math.abs(a), Math.abs(b));
 
 test('msg.topic "evaluate": bits/dim on the first count test images, = L_vlb + prior, with L_t per t', async (t) => {
-  await loadSampler({ mode: 'generate' });
+  await loadSampler(MODEL, { mode: 'generate' });
   const out = await through({ topic: 'evaluate', perTimestep: true });
   const r = out.payload as EvaluateResult;
   for (const key of ['bitsPerDim', 'priorBpd', 'vbBpd', 'mseMean', 'seconds'] as const) assert.ok(Number.isFinite(r[key]), `${key} = ${r[key]}`);
@@ -101,7 +82,7 @@ test('msg.topic "evaluate": bits/dim on the first count test images, = L_vlb + p
 });
 
 test('mode "evaluate" as a setting; msg.topic "generate" still samples; refusals carry codes', async () => {
-  await loadSampler({ mode: 'evaluate', dataset: 'mnist', split: 'test', perTimestep: false });
+  await loadSampler(MODEL, { mode: 'evaluate', dataset: 'mnist', split: 'test', perTimestep: false });
   const a = (await through({ payload: 'go' })).payload as EvaluateResult;
   assert.ok(Number.isFinite(a.bitsPerDim) && close(a.bitsPerDim, a.vbBpd + a.priorBpd));
   const sampled = await through({ topic: 'generate', steps: 2, count: 1, seed: 1 });

@@ -96,3 +96,23 @@ export async function nextCaught(send: () => void, id = 'caught', ms = 10_000): 
 export async function nextError(send: () => void, id = 'caught', ms = 10_000): Promise<string> {
   return String((await nextCaught(send, id, ms)).message);
 }
+
+/** A Sampler `n1` of `model` with `config` over its test defaults → helper `out`, and a Catch. */
+export async function loadSampler(model: string, config: Record<string, unknown>): Promise<void> {
+  await helper.load(ALL_NODES, [
+    { id: 'f1', type: 'tab' },
+    {
+      id: 'n1', type: 'iddpm-sampler', z: 'f1', model, count: 2, steps: '', method: 'ancestral', eta: 0, class: '', seed: '',
+      format: 'grid', columns: 0, ...config, wires: [['out']],
+    },
+    { id: 'out', type: 'helper', z: 'f1' },
+    ...catcher(),
+  ]);
+}
+
+/** Sends msg to n1 and returns what comes out at `out`. */
+export async function through(msg: NodeMessage, ms = 30_000): Promise<NodeMessage> {
+  const p = nextMessage('out', ms);
+  node('n1').receive(msg);
+  return p;
+}

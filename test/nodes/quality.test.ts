@@ -13,7 +13,7 @@ import type { EvaluateResult, SampleResult, TrainEvent } from '../../engine/host
 import type { CompletePipeline } from '../../engine/spec';
 import { sampleQuality, type QualityReport } from '../../engine/quality';
 import type { NodeMessage } from '../../nodes/shared/red';
-import { ALL_NODES, catcher, helper, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
+import { ALL_NODES, catcher, helper, loadSampler, through, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
 
 const engine = sharedEngine({ modelsDir, backend: 'wasm' });
 /** A small class-conditional 32×32 model (the classifiers read 32×32) and an 8×8 one they cannot read. */
@@ -52,24 +52,6 @@ after(async () => {
   rmSync(userDir, { recursive: true, force: true });
 });
 
-async function loadSampler(config: Record<string, unknown>): Promise<void> {
-  await helper.load(ALL_NODES, [
-    { id: 'f1', type: 'tab' },
-    {
-      id: 'n1', type: 'iddpm-sampler', z: 'f1', model: COND, count: 2, steps: '3', method: 'ancestral', eta: 0, class: '', seed: '',
-      format: 'grid', columns: 0, ...config, wires: [['out']],
-    },
-    { id: 'out', type: 'helper', z: 'f1' },
-    ...catcher(),
-  ]);
-}
-
-async function through(msg: NodeMessage, ms = 120_000): Promise<NodeMessage> {
-  const p = nextMessage('out', ms);
-  node('n1').receive(msg);
-  return p;
-}
-
 const CLASSES = Array.from({ length: 10 }, (_, i) => i);
 const sum = (a: number[]): number => a.reduce((x, y) => x + y, 0);
 
@@ -88,8 +70,8 @@ function checkReport(q: QualityReport, n: number): void {
 }
 
 test('evaluate + msg.quality: bits/dim and the quality of fresh samples, class i % 10, beside the real floor', async (t) => {
-  await loadSampler({ mode: 'evaluate', dataset: 'mnist', split: 'test' });
-  const out = await through({ quality: { count: 10, steps: 3 } });
+  await loadSampler(COND, { steps: '3', mode: 'evaluate', dataset: 'mnist', split: 'test' });
+  const out = await through({ quality: { count: 10, steps: 3 } }, 120_000);
   const r = out.payload as EvaluateResult;
   assert.ok(Number.isFinite(r.bitsPerDim));
   const q = r.quality!;
@@ -120,14 +102,14 @@ test('evaluate + msg.quality: bits/dim and the quality of fresh samples, class i
 });
 
 test('the Quality setting: Samples, the node\'s Steps and Method; generate mode measures its own images', async () => {
-  await loadSampler({ mode: 'evaluate', quality: true, qualityCount: 4, steps: '2', method: 'ddim', seed: 5 });
-  const q = ((await through({ count: 1 })).payload as EvaluateResult).quality!;
+  await loadSampler(COND, { mode: 'evaluate', quality: true, qualityCount: 4, steps: '2', method: 'ddim', seed: 5 });
+  const q = ((await through({ count: 1 }, 120_000)).payload as EvaluateResult).quality!;
   checkReport(q, 4);
   assert.deepEqual({ steps: q.sampling.steps, method: q.sampling.method, seed: q.sampling.seed, classes: q.sampling.classes }, { steps: 2, method: 'ddim', seed: 5, classes: [0, 1, 2, 3] });
-  const off = (await through({ count: 1, quality: false })).payload as EvaluateResult;
+  const off = (await through({ count: 1, quality: false }, 120_000)).payload as EvaluateResult;
   assert.equal(off.quality, undefined, 'msg.quality false overrides the setting');
 
-  const generated = await through({ topic: 'generate', count: 3, steps: 2, seed: 1, class: 7 });
+  const generated = await through({ topic: 'generate', count: 3, steps: 2, seed: 1, class: 7 }, 120_000);
   const sample = generated.sample as { quality?: QualityReport; classes?: number[] };
   assert.deepEqual(sample.classes, [7, 7, 7]);
   checkReport(sample.quality!, 3);
@@ -135,14 +117,14 @@ test('the Quality setting: Samples, the node\'s Steps and Method; generate mode 
 });
 
 test('quality refusals: a model the classifiers cannot read, one image, an unknown field', async () => {
-  await loadSampler({ mode: 'generate', model: SMALL });
+  await loadSampler(COND, { steps: '3', mode: 'generate', model: SMALL });
   const small = await nextCaught(() => node('n1').receive({ quality: true }), 'caught', 60_000);
   assert.equal(small.code, 'BAD_REQUEST');
   assert.match(small.message, /^quality: needs 32×32 images with 1 or 3 channels .* model "quality-8px" makes 8×8×1$/);
   const evaluated = await nextCaught(() => node('n1').receive({ topic: 'evaluate', count: 1, quality: { count: 2 } }), 'caught', 60_000);
   assert.match(evaluated.message, /^quality: needs 32×32 images/);
   await helper.unload();
-  await loadSampler({ mode: 'generate', count: 1 });
+  await loadSampler(COND, { steps: '3', mode: 'generate', count: 1 });
   const one = await nextCaught(() => node('n1').receive({ quality: true }), 'caught', 60_000);
   assert.equal(one.message, 'quality: needs at least 2 images (FID fits a covariance), not 1');
   const unknown = await nextCaught(() => node('n1').receive({ topic: 'evaluate', quality: { images: 8 } }), 'caught', 60_000);
