@@ -8,10 +8,8 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { sharedEngine } from '../../engine/host/client';
-import type { EvaluateResult, TrainEvent } from '../../engine/host/protocol';
-import type { CompletePipeline } from '../../engine/spec';
-import type { NodeMessage } from '../../nodes/shared/red';
-import { ENGINE_SETTINGS, ALL_NODES, catcher, helper, loadSampler, through, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
+import type { EvaluateResult } from '../../engine/host/protocol';
+import { ENGINE_SETTINGS, helper, loadSampler, through, trainTestModel, lastStatus, nextCaught, node, userDir } from './helper';
 
 const engine = sharedEngine(ENGINE_SETTINGS);
 const MODEL = 'bpd-small';
@@ -19,29 +17,9 @@ const MODEL = 'bpd-small';
 const T = 50;
 
 /** Trains MODEL for one step (a custom 8×8 UNet, cosine schedule with T steps) through the shared engine. */
-async function trainSmallModel(): Promise<void> {
-  const pipeline: CompletePipeline = {
-    schedule: { kind: 'cosine', steps: T },
-    noiser: { modelMeanType: 'epsilon' },
-    unet: { model: MODEL, preset: 'custom', config: { imageSize: 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], numHeads: 2 }, modelVarType: 'learned_range', numClasses: null },
-    loss: { kind: 'hybrid', lambda: 0.001 },
-    timesteps: { kind: 'uniform' },
-  };
-  const finished = new Promise<TrainEvent>((resolve) => engine.on('train', (ev: TrainEvent) => ev.name === MODEL && (ev.type === 'done' || ev.type === 'error') && resolve(ev)));
-  // The client keeps the process alive only while a request is in flight; a training run is not one.
-  const keepAlive = setInterval(() => undefined, 1000);
-  try {
-    await engine.train(MODEL, pipeline, { dataset: { kind: 'mnist', limit: 8 }, batchSize: 2, maxSteps: 1, checkpointEvery: 0, seed: 1 });
-    const ev = await finished;
-    assert.equal(ev.type, 'done', ev.type === 'error' ? ev.message : '');
-  } finally {
-    clearInterval(keepAlive);
-  }
-}
-
 before(async () => {
   await helper.startServer();
-  await trainSmallModel();
+  await trainTestModel(engine, MODEL, { imageSize: 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [4], numHeads: 2 }, null, T);
 });
 afterEach(() => helper.unload());
 after(async () => {

@@ -6,6 +6,10 @@ import helper from 'node-red-node-test-helper';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import type { EngineClient } from '../../engine/host/client';
+import type { TrainEvent } from '../../engine/host/protocol';
+import type { CompletePipeline } from '../../engine/spec';
 import type { NodeMessage, NodeStatus } from '../../nodes/shared/red';
 import { engineSettings } from '../../nodes/shared/engine';
 
@@ -115,4 +119,30 @@ export async function through(msg: NodeMessage, ms = 30_000): Promise<NodeMessag
   const p = nextMessage('out', ms);
   node('n1').receive(msg);
   return p;
+}
+
+/**
+ * Trains `name` for one step on 8 MNIST digits (cosine T, learned_range, hybrid loss, uniform t) with the given
+ * custom UNet config, so a Sampler has a stored model to work from.
+ */
+export async function trainTestModel(
+  engine: EngineClient, name: string, config: Record<string, unknown>, numClasses: number | null, T: number,
+): Promise<void> {
+  const pipeline: CompletePipeline = {
+    schedule: { kind: 'cosine', steps: T },
+    noiser: { modelMeanType: 'epsilon' },
+    unet: { model: name, preset: 'custom', config, modelVarType: 'learned_range', numClasses },
+    loss: { kind: 'hybrid', lambda: 0.001 },
+    timesteps: { kind: 'uniform' },
+  };
+  const finished = new Promise<TrainEvent>((resolve) => engine.on('train', (ev: TrainEvent) => ev.name === name && (ev.type === 'done' || ev.type === 'error') && resolve(ev)));
+  // The client keeps the process alive only while a request is in flight; a training run is not one.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    await engine.train(name, pipeline, { dataset: { kind: 'mnist', limit: 8 }, batchSize: 2, maxSteps: 1, checkpointEvery: 0, seed: 1 });
+    const ev = await finished;
+    assert.equal(ev.type, 'done', ev.type === 'error' ? ev.message : '');
+  } finally {
+    clearInterval(keepAlive);
+  }
 }

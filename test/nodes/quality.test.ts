@@ -9,11 +9,9 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { sharedEngine } from '../../engine/host/client';
-import type { EvaluateResult, SampleResult, TrainEvent } from '../../engine/host/protocol';
-import type { CompletePipeline } from '../../engine/spec';
+import type { EvaluateResult, SampleResult } from '../../engine/host/protocol';
 import { sampleQuality, type QualityReport } from '../../engine/quality';
-import type { NodeMessage } from '../../nodes/shared/red';
-import { ALL_NODES, catcher, helper, loadSampler, through, lastStatus, modelsDir, nextCaught, nextMessage, node, userDir } from './helper';
+import { helper, loadSampler, through, trainTestModel, lastStatus, modelsDir, nextCaught, node, userDir } from './helper';
 
 const engine = sharedEngine({ modelsDir, backend: 'wasm' });
 /** A small class-conditional 32×32 model (the classifiers read 32×32) and an 8×8 one they cannot read. */
@@ -21,29 +19,10 @@ const COND = 'quality-cond';
 const SMALL = 'quality-8px';
 const T = 50;
 
-async function train(name: string, imageSize: number, numClasses: number | null): Promise<void> {
-  const pipeline: CompletePipeline = {
-    schedule: { kind: 'cosine', steps: T },
-    noiser: { modelMeanType: 'epsilon' },
-    unet: { model: name, preset: 'custom', config: { imageSize, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [], numHeads: 1 }, modelVarType: 'learned_range', numClasses },
-    loss: { kind: 'hybrid', lambda: 0.001 },
-    timesteps: { kind: 'uniform' },
-  };
-  const finished = new Promise<TrainEvent>((resolve) => engine.on('train', (ev: TrainEvent) => ev.name === name && (ev.type === 'done' || ev.type === 'error') && resolve(ev)));
-  const keepAlive = setInterval(() => undefined, 1000);
-  try {
-    await engine.train(name, pipeline, { dataset: { kind: 'mnist', limit: 8 }, batchSize: 2, maxSteps: 1, checkpointEvery: 0, seed: 1 });
-    const ev = await finished;
-    assert.equal(ev.type, 'done', ev.type === 'error' ? ev.message : '');
-  } finally {
-    clearInterval(keepAlive);
-  }
-}
-
 before(async () => {
   await helper.startServer();
-  await train(COND, 32, 10);
-  await train(SMALL, 8, null);
+  await trainTestModel(engine, COND, { imageSize: 32, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [], numHeads: 1 }, 10, T);
+  await trainTestModel(engine, SMALL, { imageSize: 8, modelChannels: 32, channelMult: [1, 2], numResBlocks: 1, attentionResolutions: [], numHeads: 1 }, null, T);
 });
 afterEach(() => helper.unload());
 after(async () => {
