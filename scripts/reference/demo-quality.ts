@@ -11,7 +11,7 @@
  *   npm run demo-quality -- --keep /work/demo-ref/keep --results curve.jsonl [--curve notes.md] [--watch PIDFILE]
  *       every ema_*.pt in the folder not yet in the results, the newest first; --watch keeps polling (once a minute)
  *       for new ones while the process in PIDFILE runs; --curve appends a Markdown row per checkpoint.
- * Options: --sizes 64,256 --steps 100 --seed 0 --grids DIR (a PNG grid of the 64 per checkpoint); with --keep,
+ * Options: --sizes 64,256 --steps 100 --method ancestral|ddim --seed 0 --grids DIR (a PNG grid of the 64 per checkpoint); with --keep,
  *   --from STEP and --every K (only checkpoints of step ≥ STEP and a multiple of K).
  * Exit code 1 with --model/--pt when a goal is missed (so a script can gate on it).
  */
@@ -21,6 +21,7 @@ import { initBackend } from '../../engine/backend';
 import { closePool } from '../../engine/parallel';
 import { gridPng } from '../../engine/sample/result';
 import type { SamplingModel } from '../../engine/sample/generate';
+import { SAMPLING_METHODS, type SamplingMethod } from '../../engine/spec';
 import { DEMO_REFERENCE_PIPELINE } from './demo';
 import { appendRecord, arg, listArg, loadReferenceModel, loadStoredModel, now, readRecords, sampleSetFigures, type SizedFigures } from '../paper-claims/lib';
 
@@ -52,6 +53,7 @@ export interface DemoRecord {
   step: number | null;
   measuredAt: string;
   steps: string;
+  method: SamplingMethod;
   seed: number;
   seconds: number;
   sizes: SizedFigures[];
@@ -70,7 +72,7 @@ function describe(r: DemoRecord): string {
   const g = r.goals;
   const mark = (b: boolean): string => (b ? 'yes' : 'NO');
   lines.push(`  goals at n=64: confident ≥ 80% ${mark(g.confident)}; FID ≤ 2× floor ${mark(g.fid)}; no class > 25% ${mark(g.classes)}; black background ${mark(g.background)}`);
-  return `${r.source}${r.step !== null ? ` (step ${r.step})` : ''}, ${r.steps} steps, seed ${r.seed}, ${r.seconds.toFixed(0)} s\n${lines.join('\n')}`;
+  return `${r.source}${r.step !== null ? ` (step ${r.step})` : ''}, ${r.steps} ${r.method} steps, seed ${r.seed}, ${r.seconds.toFixed(0)} s\n${lines.join('\n')}`;
 }
 
 /** The Markdown row of a record for the curve table. */
@@ -83,17 +85,20 @@ export function curveRow(r: DemoRecord): string {
 
 export const CURVE_HEADER = '| measured (UTC) | step | confident n=64 | FID / floor n=64 | confident n=256 | FID / floor n=256 | largest class (64) | border mean (64) | class accuracy (64) | goals (64) |\n|---|---|---|---|---|---|---|---|---|---|';
 
+/** How a model is measured: sample-set sizes, steps (a respacing), method, seed, and where grids go. */
+interface MeasureOptions { sizes: number[]; steps: string; method: SamplingMethod; seed: number; grids?: string }
+
 /** Measures one model. */
-async function measure(model: SamplingModel, source: string, step: number | null, o: { sizes: number[]; steps: string; seed: number; grids?: string }): Promise<DemoRecord> {
-  const set = await sampleSetFigures(model, { dataset: 'mnist', sizes: o.sizes, steps: /^\d+$/.test(o.steps) ? Number(o.steps) : o.steps, seed: o.seed });
+async function measure(model: SamplingModel, source: string, step: number | null, o: MeasureOptions): Promise<DemoRecord> {
+  const set = await sampleSetFigures(model, { dataset: 'mnist', sizes: o.sizes, steps: /^\d+$/.test(o.steps) ? Number(o.steps) : o.steps, method: o.method, seed: o.seed });
   const smallest = set.sizes[0];
   if (o.grids) {
     fs.mkdirSync(o.grids, { recursive: true });
     const per = model.imageSize * model.imageSize * model.channels;
     const first = { shape: [smallest.n, model.imageSize, model.imageSize, model.channels] as [number, number, number, number], data: set.images.data.subarray(0, smallest.n * per) };
-    fs.writeFileSync(path.join(o.grids, `${path.basename(source).replace(/\.pt$/, '')}-${o.steps}steps-seed${o.seed}.png`), await gridPng(first, 10));
+    fs.writeFileSync(path.join(o.grids, `${path.basename(source).replace(/\.pt$/, '')}-${o.steps}${o.method === 'ancestral' ? '' : o.method}steps-seed${o.seed}.png`), await gridPng(first, 10));
   }
-  return { source, step, measuredAt: now(), steps: set.steps, seed: set.seed, seconds: set.seconds, sizes: set.sizes, goals: checkGoals(smallest) };
+  return { source, step, measuredAt: now(), steps: set.steps, method: set.method, seed: set.seed, seconds: set.seconds, sizes: set.sizes, goals: checkGoals(smallest) };
 }
 
 /** The step of a checkpoint file name (…_008000.pt). */
@@ -112,7 +117,7 @@ function alive(pidFile: string): boolean {
   }
 }
 
-async function keepLoop(dir: string, o: { sizes: number[]; steps: string; seed: number; grids?: string }): Promise<void> {
+async function keepLoop(dir: string, o: MeasureOptions): Promise<void> {
   const results = arg('results');
   if (!results) throw new Error('--keep needs --results FILE.jsonl (the measured checkpoints, so a restart skips them)');
   const curve = arg('curve');
@@ -151,7 +156,9 @@ async function keepLoop(dir: string, o: { sizes: number[]; steps: string; seed: 
 }
 
 async function main(): Promise<void> {
-  const o = { sizes: listArg('sizes', [64, 256]), steps: arg('steps') ?? '100', seed: Number(arg('seed') ?? 0), grids: arg('grids') };
+  const method = arg('method') ?? 'ancestral';
+  if (!(SAMPLING_METHODS as readonly string[]).includes(method)) throw new Error(`--method is one of ${SAMPLING_METHODS.join(', ')}, not ${method}`);
+  const o: MeasureOptions = { sizes: listArg('sizes', [64, 256]), steps: arg('steps') ?? '100', method: method as SamplingMethod, seed: Number(arg('seed') ?? 0), grids: arg('grids') };
   if (!o.sizes.includes(64)) throw new Error('--sizes must include 64 (the goals are judged at n = 64)');
   await initBackend('wasm');
   const keep = arg('keep');
