@@ -14,7 +14,7 @@ import { tf } from '../tf';
 import { computeTables, type ScheduleTables } from '../schedule/tables';
 import { discretizedGaussianLogLikelihood, meanFlat, normalKl } from './losses';
 import { stopGradient } from './stopGradient';
-import { LOSS_DEFAULTS, LOSS_KINDS, MODEL_MEAN_TYPES, MODEL_VAR_TYPES, type LossKind, type ModelMeanType, type ModelVarType } from '../spec';
+import { LOSS_DEFAULTS, LOSS_KINDS, learnsSigma, MODEL_MEAN_TYPES, MODEL_VAR_TYPES, type LossKind, type ModelMeanType, type ModelVarType } from '../spec';
 
 export type { ModelMeanType, ModelVarType };
 
@@ -122,7 +122,7 @@ export class GaussianDiffusion {
 
   /** Whether the model outputs a variance (2C channels: ε̂ or x̂_0 first, then v). */
   get learnsVariance(): boolean {
-    return this.modelVarType === 'learned' || this.modelVarType === 'learned_range';
+    return learnsSigma(this.modelVarType);
   }
 
   /** Output channels the model must produce for C image channels. */

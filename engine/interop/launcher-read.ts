@@ -5,7 +5,7 @@
  * schedule sampler of `create_schedule_sampler()`. Only the literal forms the generator writes are read (numbers,
  * True/False/None, strings, tuples); anything else is refused, naming what was not understood. Nothing is run.
  */
-import { checkPipeline, type CompletePipeline, type ModelVarType } from '../spec';
+import { checkPipeline, learnsSigma, type CompletePipeline, type ModelVarType } from '../spec';
 import { fromReferenceConfig, type ReferenceUNetConfig } from '../unet/config';
 import {
   lossFromReference, lossTypeFromFlags, scheduleFromFlags, timestepsFromSampler,
@@ -76,7 +76,10 @@ function diffusionOf(text: string, varFromModel: boolean): Pick<CompletePipeline
       modelVarType,
     };
   }
-  const spaced = callArguments(text, 'create_diffusion', 'SpacedDiffusion');
+  // HybridDiffusion: the launcher's SpacedDiffusion subclass for a hybrid λ no LossType gives (its call, not its
+  // class line).
+  const weighted = callArguments(text, 'create_diffusion', 'return HybridDiffusion');
+  const spaced = weighted ?? callArguments(text, 'create_diffusion', 'SpacedDiffusion');
   if (!spaced) fail('create_diffusion() calls neither create_gaussian_diffusion nor SpacedDiffusion');
   const enumOf = (key: string, prefix: string): string => {
     const m = new RegExp(`^gd\\.${prefix}\\.(\\w+)$`).exec(spaced[key] ?? '');
@@ -90,13 +93,22 @@ function diffusionOf(text: string, varFromModel: boolean): Pick<CompletePipeline
       : fail(`betas = ${betas}`);
   const varName = enumOf('model_var_type', 'ModelVarType') as ReferenceVarType;
   const modelVarType = ({ LEARNED_RANGE: 'learned_range', LEARNED: 'learned', FIXED_SMALL: 'fixed_small', FIXED_LARGE: 'fixed_large' } as const)[varName] ?? fail(`ModelVarType.${varName}`);
-  if ((modelVarType === 'learned' || modelVarType === 'learned_range') !== varFromModel) fail(`ModelVarType.${varName} does not fit the model's out_channels`);
+  if (learnsSigma(modelVarType) !== varFromModel) fail(`ModelVarType.${varName} does not fit the model's out_channels`);
   return {
     schedule,
     noiser: { modelMeanType: enumOf('model_mean_type', 'ModelMeanType') === 'START_X' ? 'start_x' : 'epsilon', rescaleTimesteps: literal(spaced.rescale_timesteps ?? 'True', 'rescale_timesteps') as boolean },
-    loss: lossFromReference(enumOf('loss_type', 'LossType') as ReferenceLossType, modelVarType, schedule.steps),
+    loss: weighted ? hybridLoss(spaced, enumOf('loss_type', 'LossType'), modelVarType, schedule.steps)
+      : lossFromReference(enumOf('loss_type', 'LossType') as ReferenceLossType, modelVarType, schedule.steps),
     modelVarType,
   };
+}
+
+/** L_hybrid of a HybridDiffusion: LossType.MSE with the vb term weighted by vb_weight = λ·T. */
+function hybridLoss(a: Record<string, string>, lossType: string, varType: ModelVarType, T: number): CompletePipeline['loss'] {
+  if (lossType !== 'MSE' || !learnsSigma(varType)) fail(`HybridDiffusion with LossType.${lossType} and ModelVarType of ${varType}`);
+  const weight = literal(a.vb_weight ?? fail('HybridDiffusion without vb_weight'), 'vb_weight');
+  if (typeof weight !== 'number' || !(weight >= 0)) fail(`vb_weight = ${a.vb_weight}`);
+  return { kind: 'hybrid', lambda: weight / T };
 }
 
 function timestepsOf(text: string): CompletePipeline['timesteps'] {

@@ -13,7 +13,7 @@ import { IMAGE_TRAIN_DEFAULTS } from './args';
 import { scriptLimitations, unetConfigOf } from './flags';
 import { BODY, PRELUDE, USAGE } from './launcher-template';
 import {
-  REFERENCE_COSINE, REFERENCE_VAR_TYPE, flagsForLossType, flagsForVarType, referenceLossType, samplerForTimesteps,
+  REFERENCE_COSINE, REFERENCE_VAR_TYPE, flagsForLossType, flagsForVarType, objectiveOf, referenceLossType, samplerForTimesteps,
 } from './mapping';
 
 /** The training flags the launcher takes, with their defaults written into it. */
@@ -82,13 +82,40 @@ function createModel(c: ReturnType<typeof unetConfigOf>): string {
 `;
 }
 
+/**
+ * L_hybrid = L_simple + λ·L_vlb for a λ that neither RESCALED_MSE (λ = 0.001) nor MSE (λ = 1/T) gives: the
+ * vb term's weight λ·T (objectiveOf), or undefined when a reference LossType expresses the loss.
+ */
+function hybridVbWeight(p: CompletePipeline): number | undefined {
+  if (p.loss.kind !== 'hybrid' || referenceLossType(p.loss, p.unet.modelVarType, p.schedule.steps).value !== undefined) return undefined;
+  return objectiveOf(p.loss, p.unet.modelVarType, p.schedule.steps).vbWeight;
+}
+
+/**
+ * A SpacedDiffusion whose MSE loss adds the vb term with weight vb_weight instead of 1 (Eq. 16 with λ = vb_weight/T):
+ * the reference's training_losses computes mse and vb (frozen mean, so vb trains the variance only) and adds them.
+ */
+const HYBRID_CLASS = `    class HybridDiffusion(SpacedDiffusion):
+        """L_hybrid with the vb term weighted by vb_weight = λ·T; the reference's LossType.MSE weighs it by 1."""
+
+        def __init__(self, vb_weight, **kwargs):
+            super().__init__(**kwargs)
+            self.vb_weight = vb_weight
+
+        def training_losses(self, model, *args, **kwargs):
+            terms = super().training_losses(model, *args, **kwargs)
+            terms["loss"] = terms["mse"] + self.vb_weight * terms["vb"]
+            return terms
+`;
+
 /** create_diffusion(): by create_gaussian_diffusion when it can build ours, else SpacedDiffusion directly. */
 function createDiffusion(p: CompletePipeline): { code: string; direct: boolean; math: boolean } {
   const T = p.schedule.steps;
-  const lossType = referenceLossType(p.loss, p.unet.modelVarType, T);
+  const vbWeight = hybridVbWeight(p);
+  const lossType = vbWeight === undefined ? referenceLossType(p.loss, p.unet.modelVarType, T) : { value: 'MSE' as const };
   if (lossType.reason !== undefined) throw new Error(`No launcher for this pipeline: ${lossType.reason}`);
   const variance = flagsForVarType(p.unet.modelVarType);
-  const loss = flagsForLossType(lossType.value);
+  const loss = vbWeight === undefined ? flagsForLossType(lossType.value) : { reason: `hybrid λ = ${(p.loss as { lambda: number }).lambda}` };
   const cosineS = p.schedule.cosineS ?? REFERENCE_COSINE.cosineS;
   const maxBeta = p.schedule.maxBeta ?? REFERENCE_COSINE.maxBeta;
   const named = p.schedule.kind === 'linear' || (cosineS === REFERENCE_COSINE.cosineS && maxBeta === REFERENCE_COSINE.maxBeta);
@@ -119,13 +146,13 @@ function createDiffusion(p: CompletePipeline): { code: string; direct: boolean; 
     direct: true, math: !named, code: `def create_diffusion():
 ${wrap(`create_gaussian_diffusion cannot build this process (${why.join('; ')}), so it is built as create_gaussian_diffusion would build it, with these settings.`, LINE - 6).split('\n').map((l) => `    # ${l}`).join('\n')}
     betas = ${betas}
-    return SpacedDiffusion(
+${vbWeight === undefined ? '' : `${HYBRID_CLASS}\n`}    return ${vbWeight === undefined ? 'SpacedDiffusion' : 'HybridDiffusion'}(
         use_timesteps=space_timesteps(${T}, [${T}]),
         betas=betas,
         model_mean_type=gd.ModelMeanType.${startX ? 'START_X' : 'EPSILON'},
         model_var_type=gd.ModelVarType.${REFERENCE_VAR_TYPE[p.unet.modelVarType]},
         loss_type=gd.LossType.${lossType.value},
-        rescale_timesteps=${rescale},
+        rescale_timesteps=${rescale},${vbWeight === undefined ? '' : `\n        vb_weight=${pyFloat(vbWeight)},`}
     )
 `,
   };

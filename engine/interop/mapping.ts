@@ -15,7 +15,7 @@
  * Inexpressible in the reference: `simple` with a learned variance (the variance would get no training
  * signal) and `hybrid` with a learned variance and any other λ.
  */
-import type { LossSpec, ModelVarType, ScheduleSpec, TimestepsSpec } from '../spec';
+import { learnsSigma, type LossSpec, type ModelVarType, type ScheduleSpec, type TimestepsSpec } from '../spec';
 
 export type ReferenceMeanType = 'EPSILON' | 'START_X';
 export type ReferenceVarType = 'LEARNED' | 'FIXED_SMALL' | 'FIXED_LARGE' | 'LEARNED_RANGE';
@@ -34,10 +34,6 @@ export const REFERENCE_LOSS_SECOND_MOMENT = { history: 10, uniformProb: 0.001 } 
 export const REFERENCE_VAR_TYPE: Record<ModelVarType, ReferenceVarType> = {
   learned_range: 'LEARNED_RANGE', learned: 'LEARNED', fixed_small: 'FIXED_SMALL', fixed_large: 'FIXED_LARGE',
 };
-
-export function isLearnedVariance(t: ModelVarType): boolean {
-  return t === 'learned' || t === 'learned_range';
-}
 
 export function varTypeFromFlags(learnSigma: boolean, sigmaSmall: boolean): ModelVarType {
   return learnSigma ? 'learned_range' : sigmaSmall ? 'fixed_small' : 'fixed_large';
@@ -63,13 +59,13 @@ export function lossFromReference(lossType: ReferenceLossType, varType: ModelVar
     case 'RESCALED_KL': return { kind: 'rescaled-kl', lambda: RESCALED_MSE_LAMBDA };
     case 'KL': return { kind: 'kl', lambda: RESCALED_MSE_LAMBDA };
     case 'RESCALED_MSE': return { kind: 'hybrid', lambda: RESCALED_MSE_LAMBDA };
-    case 'MSE': return isLearnedVariance(varType) ? { kind: 'hybrid', lambda: 1 / T } : { kind: 'simple', lambda: RESCALED_MSE_LAMBDA };
+    case 'MSE': return learnsSigma(varType) ? { kind: 'hybrid', lambda: 1 / T } : { kind: 'simple', lambda: RESCALED_MSE_LAMBDA };
   }
 }
 
 /** The reference LossType equal to our loss (see the table above), for a process of T steps. */
 export function referenceLossType(loss: LossSpec, varType: ModelVarType, T: number): Expressed<ReferenceLossType> {
-  const learned = isLearnedVariance(varType);
+  const learned = learnsSigma(varType);
   switch (loss.kind) {
     case 'rescaled-kl': return { value: 'RESCALED_KL' };
     case 'kl': return { value: 'KL' };
@@ -92,7 +88,7 @@ export function referenceLossType(loss: LossSpec, varType: ModelVarType, T: numb
  * fixed variance (no vb term).
  */
 export function objectiveOf(loss: LossSpec, varType: ModelVarType, T: number): { mseWeight: number; vbWeight: number } {
-  const learned = isLearnedVariance(varType);
+  const learned = learnsSigma(varType);
   switch (loss.kind) {
     case 'kl': return { mseWeight: 0, vbWeight: 1 };
     case 'rescaled-kl': return { mseWeight: 0, vbWeight: T };

@@ -38,10 +38,13 @@ test('launcherFor(p) read back is p: named diffusion, direct SpacedDiffusion, fi
     ['direct', DIRECT],
     ['fixed', { ...SMALL_PIPELINE, schedule: { kind: 'linear', steps: 1000 }, unet: { ...SMALL_PIPELINE.unet, modelVarType: 'fixed_small' }, loss: { kind: 'simple', lambda: 0.001 } }],
     ['mnist preset', { ...DEMO_REFERENCE_PIPELINE, unet: { model: 'm', preset: 'mnist', modelVarType: 'learned_range', numClasses: null }, loss: { kind: 'rescaled-kl', lambda: 0.001 } }],
+    ['hybrid λ = 0.01', { ...DEMO_REFERENCE_PIPELINE, loss: { kind: 'hybrid', lambda: 0.01 } }],
+    ['hybrid λ = 0', { ...SMALL_PIPELINE, loss: { kind: 'hybrid', lambda: 0 } }],
   ];
   for (const [what, p] of cases) {
     const text = launcherFor(p);
     assert.equal(/SpacedDiffusion\(/.test(text), what === 'direct', `${what}: the form written`);
+    assert.equal(/HybridDiffusion\(/.test(text), what.startsWith('hybrid'), `${what}: the weighted form written`);
     assertSamePipeline(pipelineFromLauncher(text, 'x'), p, what);
   }
 });

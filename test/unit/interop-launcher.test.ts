@@ -69,10 +69,24 @@ test('what create_gaussian_diffusion cannot build is built with SpacedDiffusion 
   assert.match(text, /LossSecondMomentResampler\(diffusion, history_per_term=5, uniform_prob=0\.01\)/);
 });
 
+test('L_hybrid with a λ no reference loss type gives: a SpacedDiffusion whose loss weighs the vb term by λ·T', () => {
+  for (const [lambda, weight] of [[0.01, '10.0'], [0, '0.0'], [0.0025, '2.5']] as const) {
+    const text = launcherFor({ ...DEMO_REFERENCE_PIPELINE, loss: { kind: 'hybrid', lambda } });
+    const call = text.slice(text.indexOf('return HybridDiffusion('));
+    assert.equal(kwarg(call, 'vb_weight'), weight, `λ = ${lambda}`);
+    assert.equal(kwarg(call, 'loss_type'), 'gd.LossType.MSE', 'MSE: the vb term is not rescaled by T/1000 before the weight');
+    assert.equal(kwarg(call, 'model_var_type'), 'gd.ModelVarType.LEARNED_RANGE');
+    assert.match(text, /class HybridDiffusion\(SpacedDiffusion\):/);
+    assert.match(text, /terms = super\(\)\.training_losses\(model, \*args, \*\*kwargs\)\n\s+terms\["loss"\] = terms\["mse"\] \+ self\.vb_weight \* terms\["vb"\]/);
+  }
+  // λ = 0.001 and λ = 1/T stay the reference's own loss types.
+  assert.doesNotMatch(launcherFor(DEMO_REFERENCE_PIPELINE), /HybridDiffusion/);
+  assert.doesNotMatch(launcherFor({ ...DEMO_REFERENCE_PIPELINE, loss: { kind: 'hybrid', lambda: 1 / 1000 } }), /HybridDiffusion/);
+});
+
 test('launcher refusals: an objective the reference has not, channels the loader cannot read, a bad recipe', () => {
   const base = DEMO_REFERENCE_PIPELINE;
   assert.throws(() => launcherFor({ ...base, loss: { kind: 'simple', lambda: 0 } }), /No launcher for this pipeline: loss "simple" with a learned variance/);
-  assert.throws(() => launcherFor({ ...base, loss: { kind: 'hybrid', lambda: 0.01 } }), /hybrid λ = 0\.01/);
   assert.throws(() => launcherFor({ ...base, unet: { ...base.unet, config: { inChannels: 2 } } }), /inChannels: must be one of 1, 3, not 2/);
   assert.throws(() => launcherFor(base, { recipe: { microbatch: 0 } }), /microbatch must be -1/);
   assert.throws(() => launcherFor(base, { recipe: { ema_rate: 'fast' } }), /ema_rate must be comma-separated rates/);
