@@ -1,7 +1,9 @@
 /**
  * Every default, once. The paper's recommended run (iddpm.md, "Losses"): cosine schedule (s = 0.008, max β 0.999),
  * T = 1000, ε-prediction with rescaled timesteps, learned_range variance, the hybrid loss with λ = 0.001,
- * importance-sampled t (history 10, uniform mix 0.001), Adam lr 1e-4, EMA 0.9999.
+ * uniformly sampled t, Adam lr 1e-4, EMA 0.9999. The paper samples t by importance (history 10, uniform mix 0.001,
+ * the settings below) for L_vlb only: with L_hybrid it starves the large t (docs/paper-claims.md), so it is a
+ * choice of the Importance Sampler node, not the default.
  */
 import type { ScheduleKind, ModelMeanType, ModelVarType, LossKind, TimestepSamplerKind, SamplingMethod, OutputFormat } from './kinds';
 import type { UNetPresetName } from './unet';
@@ -10,7 +12,7 @@ export const SCHEDULE_DEFAULTS = { kind: 'cosine' as ScheduleKind, steps: 1000, 
 export const NOISER_DEFAULTS = { modelMeanType: 'epsilon' as ModelMeanType, rescaleTimesteps: true };
 export const UNET_DEFAULTS = { preset: 'tiny' as UNetPresetName, modelVarType: 'learned_range' as ModelVarType, numClasses: null as number | null };
 export const LOSS_DEFAULTS = { kind: 'hybrid' as LossKind, lambda: 0.001 };
-export const TIMESTEPS_DEFAULTS = { kind: 'importance' as TimestepSamplerKind, history: 10, uniformProb: 0.001 };
+export const TIMESTEPS_DEFAULTS = { kind: 'uniform' as TimestepSamplerKind, history: 10, uniformProb: 0.001 };
 
 /**
  * Training: the paper's lr 1e-4 and EMA 0.9999; the reference logs every 10 steps. Checkpoints every 1000 steps

@@ -66,7 +66,8 @@ interface Case {
   label: string;
   /** A field, a bad value for it and (part of) the explanation the dialog must show. */
   bad?: { field: string; value: string; says: string; fix: string };
-  /** A select to change, and the status the deployed node shows. */
+  /** A select to set before the bad value (it shows the field), one to change after it, and the status the deployed node shows. */
+  first?: { field: string; value: string };
   change?: { field: string; value: string };
   status: string;
 }
@@ -76,7 +77,7 @@ const CASES: Case[] = [
   { type: 'iddpm-noiser', label: 'Noiser', change: { field: 'modelMeanType', value: 'start_x' }, status: 'predicts start_x · t rescaled' },
   { type: 'iddpm-unet', label: 'UNet', bad: { field: 'model', value: '../etc', says: "must be 1-64 letters, digits, '_', '.' or '-'", fix: 'browser-model' }, change: { field: 'modelVarType', value: 'learned' }, status: 'browser-model · tiny · learned' },
   { type: 'iddpm-hybrid-loss', label: 'HybridLoss', bad: { field: 'lambda', value: '-1', says: 'must be between 0 and 1000, not -1', fix: '0.01' }, status: 'hybrid · λ=0.01' },
-  { type: 'iddpm-importance-sampler', label: 'Importance Sampler', bad: { field: 'history', value: '1', says: 'must be between 2 and 1000, not 1', fix: '20' }, status: 'importance · history 20 · uniform 0.001' },
+  { type: 'iddpm-importance-sampler', label: 'Importance Sampler', first: { field: 'kind', value: 'importance' }, bad: { field: 'history', value: '1', says: 'must be between 2 and 1000, not 1', fix: '20' }, status: 'importance · history 20 · uniform 0.001' },
   { type: 'iddpm-trainer', label: 'Trainer', bad: { field: 'batchSize', value: '0', says: 'must be between 1 and 1024, not 0', fix: '8' }, change: { field: 'dataset', value: 'fashion-mnist' }, status: 'ready' },
   { type: 'iddpm-sampler', label: 'Sampler', bad: { field: 'steps', value: 'fast', says: 'must be a number of steps (like 50), ddimN', fix: 'ddim25' }, change: { field: 'method', value: 'ddim' }, status: 'ready' },
 ];
@@ -117,6 +118,7 @@ test('each node: drag onto the canvas, a bad value refused with its explanation,
     await page.mouse.dblclick(x, y);
     const tray = page.locator('.red-ui-tray').last();
     await tray.locator('#dialog-form').waitFor();
+    if (c.first) await tray.locator(`#node-input-${c.first.field}`).selectOption(c.first.value);
     if (c.bad) {
       const input = tray.locator(`#node-input-${c.bad.field}`);
       const tip = page.locator('.red-ui-popover', { hasText: c.bad.says });

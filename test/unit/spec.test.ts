@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runInNewContext } from 'node:vm';
 import {
-  EngineError, InvalidValue, LIMITS, LOSS_KINDS, SCHEDULE_DEFAULTS, TRAIN_DEFAULTS, checkImageInput, checkPipeline,
+  checkTimesteps, EngineError, InvalidValue, LIMITS, LOSS_KINDS, SCHEDULE_DEFAULTS, TRAIN_DEFAULTS, checkImageInput, checkPipeline,
   checkSampleRequest, checkTrainOptions, codeOf, describeIssue, parseRespacing, respacingText, shown,
 } from '../../engine/spec';
 import { checkField, FIELDS } from '../../nodes/shared/rules';
@@ -33,6 +33,11 @@ test('two descriptions of one process compare equal once checked', () => {
   assert.deepEqual(checkPipeline(short), checkPipeline(long));
   assert.throws(() => checkPipeline({ ...short, loss: undefined }), /pipeline: the pipeline is incomplete: missing loss/);
   assert.throws(() => checkPipeline({ ...short, schedule: { kind: 'linear', steps: 10 } }), /schedule.steps: a linear schedule needs at least 20 steps/);
+});
+
+test('timesteps: uniform unless importance sampling is asked for (the paper samples t uniformly for L_hybrid)', () => {
+  assert.deepEqual(checkTimesteps({}), { kind: 'uniform' });
+  assert.deepEqual(checkTimesteps({ kind: 'importance' }), { kind: 'importance', history: 10, uniformProb: 0.001 });
 });
 
 test('sampling requests: steps parsed once, seed left absent (the engine draws one), unknown fields refused', () => {
