@@ -3,13 +3,14 @@
  * one job at a time, each result appended to $CLAIMS_RUNS/results/measurements.jsonl under its key (a rerun skips
  * the jobs already there, so it resumes where it stopped; a job two claims share runs once).
  *
- *   node --import tsx scripts/paper-claims/evaluate.ts --claim a|b|c|d|all [--only fid|bpd|terms] [--model NAME] [--no-full] [--dry]
+ *   node --import tsx scripts/paper-claims/evaluate.ts --claim a|b|c|d|all [--only fid|bpd|terms] [--model NAME] [--method ancestral|ddim] [--no-full] [--dry]
  *
  * --no-full leaves out the samplings over the full T = 1000 steps (10× the cost of 100 steps) for a later run.
  *
+ * Models: the EMA of each comparison run at its last step (runs.ts), the raw weights of claim c's L_vlb runs.
  * Sample quality: 256 samples (seed 0; class i % 10 for the class-conditional models; 128 over the full T), measured
  * at n = 256 and on its disjoint quarters of 64 (four independent sample sets: every image draws from its own generator), which
- * give FID at n = 64 as a mean ± standard error. Bits/dim: the bound on the first 32 MNIST test images with the
+ * give FID at n = 64 as a mean ± standard error. Bits/dim: the bound on the first 16 MNIST test images with the
  * noise of seed 0 (the same images and noise for every model, so differences between models are paired).
  * Run it niced (`nice -n 15`, IDDPM_WORKERS=2) on a shared machine.
  */
@@ -26,35 +27,39 @@ import { createDataset } from '../../engine/data';
 import { gridPng } from '../../engine/sample/result';
 import type { CompletePipeline, ModelVarType, SamplingMethod } from '../../engine/spec';
 import type { SamplingModel } from '../../engine/sample/generate';
-import { DEMO_REFERENCE_PIPELINE } from '../reference/demo';
-import { appendRecord, arg, loadReferenceModel, loadStoredModel, meanSe, readRecords, sampleSetFigures, withoutImages } from './lib';
-import { ENGINE_RUNS, REFERENCE_RUNS, RUNS_DIR } from './runs';
+import { appendRecord, arg, loadReferenceModel, meanSe, readRecords, sampleSetFigures, withoutImages } from './lib';
+import { REFERENCE_RUNS, RUNS_DIR, type ReferenceRunName } from './runs';
 
 /** A model of a claim: where its weights are and how it is sampled. */
 interface ModelRef {
   id: string;
-  /** A reference state_dict (.pt) with the pipeline it was trained with, or an engine model folder. */
-  pt?: string;
-  pipeline?: CompletePipeline;
-  engine?: string;
+  /** A reference state_dict (.pt) with the pipeline it was trained with. */
+  pt: string;
+  pipeline: CompletePipeline;
   /** Sample with another fixed variance than trained with (fixed σ models: β̃_t instead of β_t). */
   varType?: ModelVarType;
 }
 
-const DEMO_KEEP = process.env.DEMO_KEEP ?? '/work/demo-ref/keep';
-const refRun = (name: keyof typeof REFERENCE_RUNS, step: number): string => path.join(RUNS_DIR, `ref-${name}`, 'run', `model${String(step).padStart(6, '0')}.pt`);
+/** A reference run's weights at `step`: its EMA (the comparison runs) or the raw model (claim c's L_vlb runs, as measured). */
+function refRun(name: ReferenceRunName, step: number, ema = true): string {
+  const file = ema ? `ema_${REFERENCE_RUNS[name].recipe.ema_rate}_${String(step).padStart(6, '0')}.pt` : `model${String(step).padStart(6, '0')}.pt`;
+  return path.join(RUNS_DIR, `ref-${name}`, 'run', file);
+}
 
-/** The step at which the reference runs of claims a and b are compared (the demo's full triples are every 5000). */
-export const COMPARE_STEP = 5000;
+const compared = (name: ReferenceRunName, varType?: ModelVarType): ModelRef => ({
+  id: varType ? `${name}-${varType}` : name, pt: refRun(name, REFERENCE_RUNS[name].steps), pipeline: REFERENCE_RUNS[name].pipeline, varType,
+});
 
 export const MODELS: Record<string, ModelRef> = {
-  demo: { id: 'demo', pt: path.join(DEMO_KEEP, `model${String(COMPARE_STEP).padStart(6, '0')}.pt`), pipeline: DEMO_REFERENCE_PIPELINE },
-  fixed: { id: 'fixed', pt: refRun('fixed', COMPARE_STEP), pipeline: REFERENCE_RUNS.fixed.pipeline },
-  'fixed-small': { id: 'fixed-small', pt: refRun('fixed', COMPARE_STEP), pipeline: REFERENCE_RUNS.fixed.pipeline, varType: 'fixed_small' },
-  linear: { id: 'linear', pt: refRun('linear', COMPARE_STEP), pipeline: REFERENCE_RUNS.linear.pipeline },
-  'kl-uniform': { id: 'kl-uniform', pt: refRun('kl-uniform', REFERENCE_RUNS['kl-uniform'].steps), pipeline: REFERENCE_RUNS['kl-uniform'].pipeline },
-  'kl-importance': { id: 'kl-importance', pt: refRun('kl-importance', REFERENCE_RUNS['kl-importance'].steps), pipeline: REFERENCE_RUNS['kl-importance'].pipeline },
-  ...Object.fromEntries(Object.keys(ENGINE_RUNS).map((name) => [name, { id: name, engine: name }])),
+  cosine: compared('cosine'),
+  fixed: compared('fixed'),
+  'fixed-small': { ...compared('fixed', 'fixed_small'), id: 'fixed-small' },
+  linear: compared('linear'),
+  'lambda-0': compared('lambda-0'),
+  'lambda-0.01': compared('lambda-0.01'),
+  'hybrid-importance': compared('hybrid-importance'),
+  'kl-uniform': { id: 'kl-uniform', pt: refRun('kl-uniform', REFERENCE_RUNS['kl-uniform'].steps, false), pipeline: REFERENCE_RUNS['kl-uniform'].pipeline },
+  'kl-importance': { id: 'kl-importance', pt: refRun('kl-importance', REFERENCE_RUNS['kl-importance'].steps, false), pipeline: REFERENCE_RUNS['kl-importance'].pipeline },
 };
 
 type Job =
@@ -62,28 +67,28 @@ type Job =
   | { kind: 'bpd'; model: string; steps: number | 'full' }
   | { kind: 'terms'; model: string };
 
-const STEPS = [25, 50, 100] as const;
+const STEPS = [100, 50, 25] as const;
 const fid = (model: string, steps: number | 'full', method: SamplingMethod = 'ancestral'): Job => ({ kind: 'fid', model, steps, method });
 const bpd = (model: string, steps: number | 'full' = 'full'): Job => ({ kind: 'bpd', model, steps });
 
-/** The jobs of each claim, most telling first. */
+/** The jobs of each claim, most telling first (a job two claims share is measured once). */
 export const CLAIM_JOBS: Record<string, Job[]> = {
   a: [
-    ...STEPS.map((s) => fid('demo', s)), ...STEPS.map((s) => fid('fixed', s)), ...STEPS.map((s) => fid('fixed-small', s)),
-    ...STEPS.map((s) => fid('demo', s, 'ddim')), ...STEPS.map((s) => fid('fixed', s, 'ddim')),
-    bpd('demo'), bpd('fixed'), ...STEPS.map((s) => bpd('demo', s)), ...STEPS.map((s) => bpd('fixed', s)),
-    fid('demo', 'full'), fid('fixed', 'full'), bpd('fixed-small'),
+    ...STEPS.map((s) => fid('cosine', s)), ...STEPS.map((s) => fid('fixed', s)), bpd('cosine'), bpd('fixed'),
+    ...STEPS.map((s) => bpd('cosine', s)), ...STEPS.map((s) => bpd('fixed', s)),
+    ...STEPS.map((s) => fid('cosine', s, 'ddim')), ...STEPS.map((s) => fid('fixed-small', s)), ...STEPS.map((s) => fid('fixed', s, 'ddim')),
+    bpd('fixed-small'), fid('cosine', 'full'), fid('fixed', 'full'),
   ],
-  b: [fid('demo', 100), fid('linear', 100), bpd('demo'), bpd('linear'), fid('linear', 50), fid('linear', 25)],
-  c: [{ kind: 'terms', model: 'kl-uniform' }, { kind: 'terms', model: 'kl-importance' }],
-  d: Object.keys(ENGINE_RUNS).flatMap((m) => [fid(m, 100), bpd(m)]),
+  b: [fid('cosine', 100), fid('linear', 100), bpd('cosine'), bpd('linear'), fid('linear', 50), fid('linear', 25)],
+  c: [fid('hybrid-importance', 100), bpd('hybrid-importance'), { kind: 'terms', model: 'kl-uniform' }, { kind: 'terms', model: 'kl-importance' }],
+  d: ['cosine', 'lambda-0', 'lambda-0.01'].flatMap((m) => [fid(m, 100), bpd(m)]),
 };
 
 const SAMPLES = 256;
 /** Over the full T (10× the cost of 100 steps) 128 samples: two sets of 64, and no n = 256 figure. */
 const SAMPLES_FULL = 128;
 const QUARTER = 64;
-const BPD_IMAGES = 32;
+const BPD_IMAGES = 16;
 /** Images of the per-timestep tables (claim c): the bound's terms for every t. */
 const TERMS_IMAGES = 16;
 
@@ -93,19 +98,13 @@ export const MEASUREMENTS = path.join(RUNS_DIR, 'results', 'measurements.jsonl')
 export const jobKey = (j: Job): string => (j.kind === 'fid' ? `fid:${j.model}:${j.steps}:${j.method}` : j.kind === 'bpd' ? `bpd:${j.model}:${j.steps}` : `terms:${j.model}`);
 
 function load(ref: ModelRef): SamplingModel {
-  if (ref.engine) return loadStoredModel(path.join(RUNS_DIR, 'models'), ref.engine);
-  if (!ref.pt || !fs.existsSync(ref.pt)) throw new Error(`${ref.id}: no checkpoint at ${ref.pt} yet`);
-  const pipeline = ref.varType ? { ...ref.pipeline!, unet: { ...ref.pipeline!.unet, modelVarType: ref.varType } } : ref.pipeline!;
+  if (!fs.existsSync(ref.pt)) throw new Error(`${ref.id}: no checkpoint at ${ref.pt} yet`);
+  const pipeline = ref.varType ? { ...ref.pipeline, unet: { ...ref.pipeline.unet, modelVarType: ref.varType } } : ref.pipeline;
   return loadReferenceModel(ref.pt, pipeline);
 }
 
 function available(ref: ModelRef): boolean {
-  if (ref.engine) {
-    const run = ENGINE_RUNS[ref.engine];
-    const spec = path.join(RUNS_DIR, 'models', ref.engine, 'model.json');
-    return fs.existsSync(spec) && (JSON.parse(fs.readFileSync(spec, 'utf8')) as { step: number }).step >= (run.options.maxSteps ?? 0);
-  }
-  return !!ref.pt && fs.existsSync(ref.pt);
+  return fs.existsSync(ref.pt);
 }
 
 async function runJob(job: Job, model: SamplingModel): Promise<Record<string, unknown>> {
@@ -190,6 +189,7 @@ async function main(): Promise<void> {
   const only = arg('only');
   const noFull = process.argv.includes('--no-full');
   const onlyModel = arg('model');
+  const onlyMethod = arg('method');
   const claims = claim === 'all' ? Object.keys(CLAIM_JOBS) : claim.split(',');
   for (const c of claims) if (!CLAIM_JOBS[c]) throw new Error(`--claim must be a, b, c, d or all, got ${c}`);
   if (!process.argv.includes('--dry')) await initBackend('wasm');
@@ -201,6 +201,7 @@ async function main(): Promise<void> {
       if (done.has(key) || (only && job.kind !== only)) continue;
       if (noFull && job.kind === 'fid' && job.steps === 'full') continue;
       if (onlyModel && job.model !== onlyModel) continue;
+      if (onlyMethod && (job.kind !== 'fid' || job.method !== onlyMethod)) continue;
       const ref = MODELS[job.model];
       if (!available(ref)) {
         console.log(`${c} ${key}: waiting for ${ref.id}'s checkpoint`);

@@ -3,10 +3,10 @@
  *
  *   node --import tsx scripts/paper-claims/report.ts [--doc docs/paper-claims.md] [--figures docs/paper-claims]
  *
- * Reads $CLAIMS_RUNS/results/measurements.jsonl (scripts/paper-claims/evaluate.ts), the demo curve
- * ($CLAIMS_RUNS/demo-curve/curve.jsonl, scripts/reference/demo-quality.ts), the per-step logs of the reference runs
- * (ref-<name>/run/progress.csv) and times.jsonl; writes SVG charts into the figures folder and replaces the text
- * between `<!-- table:NAME -->` and `<!-- /table:NAME -->` in the doc with the generated tables.
+ * Reads $CLAIMS_RUNS/results/measurements.jsonl (scripts/paper-claims/evaluate.ts), the per-step logs of the
+ * reference runs (ref-<name>/run/progress.csv) and times.jsonl; writes SVG charts into the figures folder and
+ * replaces the text between `<!-- table:NAME -->` and `<!-- /table:NAME -->` in the doc with the generated tables
+ * (a table with no data here at all is left as it is).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +14,6 @@ import { arg, meanSe, readRecords } from './lib';
 import { COLORS, lineChart, type Series } from './svg';
 import { MEASUREMENTS } from './evaluate';
 import { RUNS_DIR } from './runs';
-import type { DemoRecord } from '../reference/demo-quality';
 
 interface Figures { fid: number; confidentShare: number; largestClassShare: number; borderMean: number; classAccuracy?: { overall: number } }
 interface FidRecord { key: string; n256?: { n: number; samples: Figures; floor: Figures }; n128?: { n: number; samples: Figures; floor: Figures }; n64: { fid: { mean: number; se: number }; floor: { mean: number; se: number }; confident: { mean: number; se: number } }; seconds: number }
@@ -47,8 +46,8 @@ const STEPS: Array<number | 'full'> = [25, 50, 100, 'full'];
 const stepLabel = (s: number | 'full'): string => (s === 'full' ? '1000 (full T)' : String(s));
 
 function tableA(): string {
-  const rows = STEPS.map((s) => `| ${stepLabel(s)} | ${fidCell(fidOf('demo', s))} | ${fidCell(fidOf('demo', s, 'ddim'))} | ${fidCell(fidOf('fixed', s))} | ${fidCell(fidOf('fixed-small', s))} | ${fidCell(fidOf('fixed', s, 'ddim'))} | ${bpdCell(bpdOf('demo', s))} | ${bpdCell(bpdOf('fixed', s))} |`);
-  const floor = fidOf('demo', 100) ?? fidOf('demo', 25);
+  const rows = STEPS.map((s) => `| ${stepLabel(s)} | ${fidCell(fidOf('cosine', s))} | ${fidCell(fidOf('cosine', s, 'ddim'))} | ${fidCell(fidOf('fixed', s))} | ${fidCell(fidOf('fixed-small', s))} | ${fidCell(fidOf('fixed', s, 'ddim'))} | ${bpdCell(bpdOf('cosine', s))} | ${bpdCell(bpdOf('fixed', s))} |`);
+  const floor = fidOf('cosine', 100) ?? fidOf('cosine', 25);
   return [
     '| sampling steps | learned σ, ancestral | learned σ, DDIM | fixed σ² = β_t, ancestral | fixed σ² = β̃_t, ancestral | fixed σ, DDIM | bits/dim learned σ | bits/dim fixed σ (β_t) |',
     '|---|---|---|---|---|---|---|---|',
@@ -65,18 +64,18 @@ function tableB(): string {
   return [
     '| schedule | FID at 100 steps (n=256 · n=64) | confident (n=256) | bits/dim (full T) |',
     '|---|---|---|---|',
-    row('cosine (demo)', 'demo'),
+    row('cosine (baseline)', 'cosine'),
     row('linear', 'linear'),
-    `| linear − cosine, paired | | | ${paired(bpdOf('linear'), bpdOf('demo'))} |`,
+    `| linear − cosine, paired | | | ${paired(bpdOf('linear'), bpdOf('cosine'))} |`,
   ].join('\n');
 }
 
 function tableD(): string {
   const lambdas = ['0', '0.001', '0.01'];
   const rows = lambdas.map((l) => {
-    const m = `lambda-${l}`;
+    const m = l === '0.001' ? 'cosine' : `lambda-${l}`;
     const f = fidOf(m, 100);
-    return `| ${l} | ${fidCell(f)} | ${pct(f?.n256?.samples.confidentShare)} | ${bpdCell(bpdOf(m))} | ${l === '0.001' ? '0' : paired(bpdOf(m), bpdOf('lambda-0.001'))} |`;
+    return `| ${l} | ${fidCell(f)} | ${pct(f?.n256?.samples.confidentShare)} | ${bpdCell(bpdOf(m))} | ${l === '0.001' ? '0' : paired(bpdOf(m), bpdOf('cosine'))} |`;
   });
   return ['| λ | FID at 100 steps (n=256 · n=64) | confident (n=256) | bits/dim (full T) | bits/dim − λ=0.001 (paired) |', '|---|---|---|---|---|', ...rows].join('\n');
 }
@@ -113,8 +112,10 @@ function windowStats(losses: Array<{ step: number; loss: number }>, from: number
 
 export const C_WINDOWS: Array<[number, number, string]> = [[200, 600, 'before warm-up (steps 200–599)'], [1000, 1500, 'after warm-up (steps 1000–1499)']];
 
-function tableC(): string {
+/** Claim c's tables, or undefined when neither its runs' logs nor its measurements are here (the doc keeps its text). */
+function tableC(): string | undefined {
   const runs = ['kl-uniform', 'kl-importance'];
+  if (runs.every((run) => stepLosses(run).length === 0 && !byKey.has(`terms:${run}`))) return undefined;
   const rows = runs.flatMap((run) => {
     const losses = stepLosses(run);
     if (losses.length === 0) return [`| ${run} | – | – | – | – |`];
@@ -130,17 +131,6 @@ function tableC(): string {
   });
   return `${measured}\n\nThe same spread computed exactly for each trained model (its L_t(x) for every t of 16 test images):\n\n`
     + ['| model | L_vlb − prior (bits/dim) | std of a batch-32 estimate, uniform t | … importance-sampled t | ratio |', '|---|---|---|---|---|', ...exact].join('\n');
-}
-
-function tableCurve(): string {
-  const curve = readRecords<DemoRecord>(path.join(RUNS_DIR, 'demo-curve', 'curve.jsonl')).sort((a, b) => (a.step ?? 0) - (b.step ?? 0));
-  const at = (r: DemoRecord, n: number) => r.sizes.find((s) => s.n === n);
-  const rows = curve.map((r) => {
-    const a = at(r, 64);
-    const b = at(r, 256);
-    return `| ${r.step} | ${pct(a?.samples.confidentShare)} | ${f1(a?.samples.fid)} / ${f1(a?.floor.fid)} | ${pct(b?.samples.confidentShare)} | ${f1(b?.samples.fid)} / ${f1(b?.floor.fid)} | ${pct(a?.samples.largestClassShare)} | ${a ? a.samples.borderMean.toFixed(2) : '–'} | ${pct(a?.samples.classAccuracy?.overall)} | ${r.goals.all ? 'all met' : Object.entries(r.goals).filter(([k, v]) => k !== 'all' && !v).map(([k]) => k).join(', ') || '–'} |`;
-  });
-  return ['| step | confident n=64 | FID / floor n=64 | confident n=256 | FID / floor n=256 | largest class (64) | border mean (64) | class accuracy (64) | goals missed (64) |', '|---|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 function tableTimes(): string {
@@ -163,20 +153,20 @@ function figures(): void {
     points: STEPS.flatMap((s) => { const r = fidOf(model, s, method); return r ? [{ x: xs(s), y: r.n64.fid.mean, err: r.n64.fid.se }] : []; }),
   });
   const a = [
-    fidSeries('learned σ, ancestral', 'demo', 'ancestral', COLORS[0]),
-    fidSeries('learned σ, DDIM', 'demo', 'ddim', COLORS[0], true),
+    fidSeries('learned σ, ancestral', 'cosine', 'ancestral', COLORS[0]),
+    fidSeries('learned σ, DDIM', 'cosine', 'ddim', COLORS[0], true),
     fidSeries('fixed σ²=β_t, ancestral', 'fixed', 'ancestral', COLORS[1]),
     fidSeries('fixed σ²=β̃_t, ancestral', 'fixed-small', 'ancestral', COLORS[3]),
     fidSeries('fixed σ, DDIM', 'fixed', 'ddim', COLORS[1], true),
   ].filter((s) => s.points.length > 0);
-  const floor = fidOf('demo', 100);
+  const floor = fidOf('cosine', 100);
   if (floor) a.push({ label: 'real-image floor (n=64)', color: '#777', dashed: true, markers: false, width: 1, points: [{ x: 25, y: floor.n64.floor.mean }, { x: 1000, y: floor.n64.floor.mean }] });
   if (a.length) fs.writeFileSync(path.join(figDir, 'a-fid-vs-steps.svg'), lineChart({ title: 'FID (n = 64, mean ± se of 4 sets) vs sampling steps', xLabel: 'sampling steps (respaced; 1000 = full T)', yLabel: 'FID (MNIST classifier features)', series: a, xLog: true, yLog: true, xTicks: [25, 50, 100, 1000] }));
   const bpdSeries = (label: string, model: string, color: string): Series => ({
     label, color, points: STEPS.flatMap((s) => { const r = bpdOf(model, s); return r ? [{ x: xs(s), y: r.bitsPerDim, err: r.standardError }] : []; }),
   });
-  const ab = [bpdSeries('learned σ (L_hybrid)', 'demo', COLORS[0]), bpdSeries('fixed σ²=β_t (L_simple)', 'fixed', COLORS[1])].filter((s) => s.points.length > 0);
-  if (ab.length) fs.writeFileSync(path.join(figDir, 'a-bpd-vs-steps.svg'), lineChart({ title: 'bits/dim of the respaced process (32 test images)', xLabel: 'steps of the process (1000 = full T)', yLabel: 'bits/dim', series: ab, xLog: true, yLog: true, xTicks: [25, 50, 100, 1000] }));
+  const ab = [bpdSeries('learned σ (L_hybrid)', 'cosine', COLORS[0]), bpdSeries('fixed σ²=β_t (L_simple)', 'fixed', COLORS[1])].filter((s) => s.points.length > 0);
+  if (ab.length) fs.writeFileSync(path.join(figDir, 'a-bpd-vs-steps.svg'), lineChart({ title: 'bits/dim of the respaced process (16 test images)', xLabel: 'steps of the process (1000 = full T)', yLabel: 'bits/dim', series: ab, xLog: true, yLog: true, xTicks: [25, 50, 100, 1000] }));
 
   const c = ['kl-uniform', 'kl-importance'].map((run, i) => ({ run, losses: stepLosses(run), color: COLORS[i] })).filter((r) => r.losses.length > 0);
   if (c.length) {
@@ -192,17 +182,10 @@ function figures(): void {
       series: terms.map((t) => ({ label: t.m === 'kl-uniform' ? 'trained with uniform t' : 'trained with importance-sampled t', color: t.color, markers: false, width: 1.5, points: t.r!.terms!.map((y, k) => ({ x: t.r!.timesteps![k], y })) })),
     }));
   }
-  const curve = readRecords<DemoRecord>(path.join(RUNS_DIR, 'demo-curve', 'curve.jsonl')).sort((p, q) => (p.step ?? 0) - (q.step ?? 0));
-  if (curve.length) {
-    const ratio = (n: number): Series['points'] => curve.flatMap((r) => { const f = r.sizes.find((s) => s.n === n); return f ? [{ x: r.step ?? 0, y: f.samples.fid / f.floor.fid }] : []; });
-    fs.writeFileSync(path.join(figDir, 'demo-curve.svg'), lineChart({
-      title: 'Demo run (EMA 0.9995): FID / floor at 100 steps vs training step', xLabel: 'training step (batch 32)', yLabel: 'FID ÷ real-image floor', yLog: true,
-      series: [{ label: 'n = 64', color: COLORS[0], points: ratio(64) }, { label: 'n = 256', color: COLORS[1], points: ratio(256) }, { label: 'goal: 2× floor', color: '#777', dashed: true, markers: false, width: 1, points: [{ x: curve[0].step ?? 0, y: 2 }, { x: curve.at(-1)!.step ?? 0, y: 2 }] }],
-    }));
-  }
 }
 
-function fill(doc: string, name: string, text: string): string {
+function fill(doc: string, name: string, text: string | undefined): string {
+  if (text === undefined) return doc;
   const re = new RegExp(`(<!-- table:${name} -->)[\\s\\S]*?(<!-- /table:${name} -->)`);
   return re.test(doc) ? doc.replace(re, (_, open: string, close: string) => `${open}\n${text}\n${close}`) : doc;
 }
@@ -211,7 +194,7 @@ function main(): void {
   figures();
   if (!fs.existsSync(docFile)) throw new Error(`no doc at ${docFile}`);
   let doc = fs.readFileSync(docFile, 'utf8');
-  for (const [name, text] of Object.entries({ a: tableA(), b: tableB(), c: tableC(), d: tableD(), curve: tableCurve(), times: tableTimes() })) doc = fill(doc, name, text);
+  for (const [name, text] of Object.entries({ a: tableA(), b: tableB(), c: tableC(), d: tableD(), times: tableTimes() })) doc = fill(doc, name, text);
   fs.writeFileSync(docFile, doc);
   console.log(`wrote ${docFile} and the figures in ${figDir}`);
 }

@@ -1,27 +1,27 @@
 #!/bin/sh
-# Every run and measurement of docs/paper-claims.md, one at a time, niced, in the order that gives the most telling
-# results first; a step that fails leaves the next ones to run. Resumable: each step skips what is done (train.ts
-# resumes from the last checkpoint, evaluate.ts from its results file), so run it again after an interruption.
-# CLAIMS_RUNS (default /work/claims-runs) holds the states.
+# Every run and measurement of docs/paper-claims.md, in two slots (one torch thread each on a 2-core machine), then
+# the measurements in the order that gives the most telling results first; a step that fails leaves the next ones
+# to run. Resumable: each step skips what is done (train.ts resumes from the last checkpoint, evaluate.ts from its
+# results file), so run it again after an interruption. CLAIMS_RUNS (default /work/claims-runs) holds the states;
+# the training images are exported once into $CLAIMS_RUNS/data.
 #   sh scripts/paper-claims/run-all.sh
 cd "$(dirname "$0")/../.."
+RUNS="${CLAIMS_RUNS:-/work/claims-runs}"
 export IDDPM_WORKERS="${IDDPM_WORKERS:-2}"
-train() { nice -n 15 node --import tsx scripts/paper-claims/train.ts "$@"; }
+[ -d "$RUNS/data" ] || node --import tsx scripts/reference/export-dataset.ts --kind mnist --split train --size 32 --channels 1 --out "$RUNS/data"
+train() { for r in "$@"; do node --import tsx scripts/paper-claims/train.ts --reference "$r"; done; }
 measure() { nice -n 15 node --import tsx scripts/paper-claims/evaluate.ts "$@"; }
-measure --claim a --no-full --model demo
-train --reference fixed
-measure --claim a --no-full
-node --import tsx scripts/paper-claims/report.ts
-train --reference kl-uniform
-train --reference kl-importance
-measure --claim c
-node --import tsx scripts/paper-claims/report.ts
-train --run lambda-0
-train --run lambda-0.001
-train --run lambda-0.01
-measure --claim d
-node --import tsx scripts/paper-claims/report.ts
-train --reference linear
+train cosine linear lambda-0.01 &
+train fixed lambda-0 &
+wait
+measure --claim a --no-full --only fid --model cosine
+measure --claim a --no-full --only fid --model fixed
+measure --claim d --no-full
 measure --claim b --no-full
-measure --claim a,b
+measure --claim a --no-full
+train kl-uniform &
+train kl-importance &
+wait
+measure --claim c
+measure --claim a
 node --import tsx scripts/paper-claims/report.ts

@@ -1,26 +1,21 @@
 /**
- * The runs behind docs/paper-claims.md, in one table, so each is reproducible by name.
+ * The runs behind docs/paper-claims.md, in one table, so each is reproducible by name. Every run is the reference's
+ * TrainLoop on PyTorch (CPU, one thread) through our launcher (engine/interop launcherFor), on class-conditional
+ * MNIST 32×32 with the `tiny` UNet, batch 32, lr 2e-4 (the demo's recipe, scripts/reference/demo.ts). The reference,
+ * not our engine, trains them: it runs ~3.5× more images per CPU second than our wasm engine (measured: 36 vs
+ * 10 img/s per core). The reference has no seed: runs differ in their initial weights and data order too.
  *
- * Reference runs (claims a, b): the demo recipe (scripts/reference/demo.ts: `tiny`, class-conditional MNIST 32×32,
- * batch 32, lr 2e-4, EMA 0.9995) trained by the reference's TrainLoop on PyTorch through our launcher
- * (engine/interop launcherFor), one component changed per run:
- *   demo       learned σ (learned_range), L_hybrid, cosine: the demo run itself (/work/demo-ref), whose steps 0–10000
- *              drew t with the loss-second-moment sampler (so its step-5000 checkpoint, compared here, did) and then
- *              uniformly (scripts/reference/demo.ts says why); the runs below inherit its uniform t unless they set it
- *   fixed      fixed σ (learn_sigma False: fixed_large), L_simple, cosine, uniform t (the reference's DDPM setting)
- *   linear     as demo but the linear schedule
- *   kl-uniform, kl-importance   L_vlb (rescaled-kl: T·L_t, the reference's use_kl) with uniform / importance-sampled
- *              t, learned_range, cosine; logged every step (the L_vlb estimate of each batch), 1500 steps. The
- *              reference, not our engine, trains these: it can express them and runs ~3.5× more images per CPU
- *              second than our wasm engine (measured: 36 vs 10 img/s per core), and this claim needs ~50k images a run.
- *
- * Engine runs (claim d; the reference cannot express λ ≠ 0.001): our TrainingJob on MNIST 32×32 `tiny`
- * (unconditional), batch 16, lr 2e-4 (the demo's), no clipping, EMA 0.995 (a ~200-step horizon: these runs are
- * short), seed 0 for all, so every run sees the same batches, t and noise:
- *   lambda-0, lambda-0.001, lambda-0.01   L_hybrid with λ = 0, 0.001, 0.01, learned_range, cosine, uniform t
- *     (the paper trains L_hybrid with uniform t; importance sampling is its remedy for L_vlb)
+ * Claims a, b, d — one component changed from the baseline per run, 2000 steps each, EMA 0.998, uniform t:
+ *   cosine       the baseline: learned σ (learned_range), L_hybrid with λ = 0.001, cosine schedule
+ *   fixed        fixed σ (learn_sigma False: σ² = β_t, fixed_large), L_simple (the DDPM setting)
+ *   linear       the linear schedule
+ *   lambda-0, lambda-0.01   L_hybrid with λ = 0 / 0.01 (the launcher's HybridDiffusion weighs the vb term by λ·T;
+ *                the reference's own loss types give λ = 0.001 and 1/T only)
+ *   hybrid-importance       importance-sampled t (the loss-second-moment sampler) with L_hybrid
+ * Claim c — 1500 steps each, EMA 0.9995, logged every step (the L_vlb estimate of each batch):
+ *   kl-uniform, kl-importance   L_vlb (rescaled-kl: T·L_t, the reference's use_kl) with uniform / importance-sampled t
  */
-import type { CompletePipeline, TrainOptions } from '../../engine/spec';
+import type { CompletePipeline } from '../../engine/spec';
 import type { LauncherRecipe } from '../../engine/interop/launcher';
 import { DEMO_REFERENCE_PIPELINE, DEMO_REFERENCE_RECIPE } from '../reference/demo';
 
@@ -31,30 +26,36 @@ export interface ReferenceRun {
   name: string;
   pipeline: CompletePipeline;
   recipe: LauncherRecipe;
-  /** Steps to train (the demo's kept checkpoints are every 1000 steps, full triples every 5000). */
+  /** Steps to train. */
   steps: number;
 }
 
 const demoUnet = DEMO_REFERENCE_PIPELINE.unet;
 
-export const REFERENCE_RUNS: Record<'fixed' | 'linear' | 'kl-uniform' | 'kl-importance', ReferenceRun> = {
-  fixed: {
-    name: 'fixed',
-    pipeline: {
-      ...DEMO_REFERENCE_PIPELINE,
-      unet: { ...demoUnet, model: 'claims-fixed', modelVarType: 'fixed_large' },
-      loss: { kind: 'simple', lambda: 0.001 },
-      timesteps: { kind: 'uniform' },
-    },
-    recipe: { ...DEMO_REFERENCE_RECIPE, save_interval: 1000 },
-    steps: 5000,
-  },
-  linear: {
-    name: 'linear',
-    pipeline: { ...DEMO_REFERENCE_PIPELINE, schedule: { kind: 'linear', steps: 1000 }, unet: { ...demoUnet, model: 'claims-linear' } },
-    recipe: { ...DEMO_REFERENCE_RECIPE, save_interval: 1000 },
-    steps: 5000,
-  },
+/** The comparison runs of claims a, b and d: 2000 steps of 32 (64 000 images, ~1 epoch), EMA 0.998 (a ~500-step
+ * horizon: at step 2000 the initial weights keep 0.998^2000 = 1.8% of the EMA; at the demo's 0.9995 they would keep
+ * 37%). The cosine and fixed runs began with EMA 0.999 and were resumed at step 500 with 0.998, whose EMA the
+ * reference then starts from the step-500 weights (5% of the step-2000 EMA). */
+const COMPARE_STEPS = 2000;
+const compareRecipe: LauncherRecipe = { ...DEMO_REFERENCE_RECIPE, ema_rate: '0.998', save_interval: 500 };
+const compareRun = (name: string, changes: Partial<CompletePipeline>): ReferenceRun => ({
+  name,
+  pipeline: { ...DEMO_REFERENCE_PIPELINE, ...changes, unet: { ...demoUnet, model: `claims-${name}`, ...changes.unet } },
+  recipe: compareRecipe,
+  steps: COMPARE_STEPS,
+});
+
+export type ReferenceRunName = 'cosine' | 'fixed' | 'linear' | 'lambda-0' | 'lambda-0.01' | 'hybrid-importance' | 'kl-uniform' | 'kl-importance';
+
+export const REFERENCE_RUNS: Record<ReferenceRunName, ReferenceRun> = {
+  // The baseline: the demo's pipeline (learned σ, L_hybrid with λ = 0.001, cosine, uniform t); λ = 0.001 of claim d.
+  cosine: compareRun('cosine', {}),
+  fixed: compareRun('fixed', { unet: { ...demoUnet, modelVarType: 'fixed_large' }, loss: { kind: 'simple', lambda: 0.001 } }),
+  linear: compareRun('linear', { schedule: { kind: 'linear', steps: 1000 } }),
+  'lambda-0': compareRun('lambda-0', { loss: { kind: 'hybrid', lambda: 0 } }),
+  'lambda-0.01': compareRun('lambda-0.01', { loss: { kind: 'hybrid', lambda: 0.01 } }),
+  // L_hybrid with importance-sampled t: what the demo run did for its first 10 000 steps (the section on it).
+  'hybrid-importance': compareRun('hybrid-importance', { timesteps: { kind: 'importance' } }),
   'kl-uniform': {
     name: 'kl-uniform',
     pipeline: { ...DEMO_REFERENCE_PIPELINE, unet: { ...demoUnet, model: 'claims-kl-uniform' }, loss: { kind: 'rescaled-kl', lambda: 0.001 }, timesteps: { kind: 'uniform' } },
@@ -67,37 +68,4 @@ export const REFERENCE_RUNS: Record<'fixed' | 'linear' | 'kl-uniform' | 'kl-impo
     recipe: { ...DEMO_REFERENCE_RECIPE, save_interval: 500, log_interval: 1 },
     steps: 1500,
   },
-};
-
-export interface EngineRun {
-  name: string;
-  pipeline: CompletePipeline;
-  options: TrainOptions;
-}
-
-const engineBase = (name: string, loss: CompletePipeline['loss'], timesteps: CompletePipeline['timesteps']): CompletePipeline => ({
-  schedule: { kind: 'cosine', steps: 1000 },
-  noiser: { modelMeanType: 'epsilon' },
-  unet: { model: name, preset: 'tiny', modelVarType: 'learned_range', numClasses: null },
-  loss,
-  timesteps,
-});
-
-const engineOptions = (maxSteps: number, logEvery: number): TrainOptions => ({
-  dataset: { kind: 'mnist', split: 'train' },
-  batchSize: 16,
-  lr: 2e-4,
-  gradClip: 0,
-  emaRate: 0.995,
-  maxSteps,
-  logEvery,
-  checkpointEvery: 100,
-  seed: 0,
-  resume: true,
-});
-
-export const ENGINE_RUNS: Record<string, EngineRun> = {
-  'lambda-0': { name: 'lambda-0', pipeline: engineBase('lambda-0', { kind: 'hybrid', lambda: 0 }, { kind: 'uniform' }), options: engineOptions(2000, 10) },
-  'lambda-0.001': { name: 'lambda-0.001', pipeline: engineBase('lambda-0.001', { kind: 'hybrid', lambda: 0.001 }, { kind: 'uniform' }), options: engineOptions(2000, 10) },
-  'lambda-0.01': { name: 'lambda-0.01', pipeline: engineBase('lambda-0.01', { kind: 'hybrid', lambda: 0.01 }, { kind: 'uniform' }), options: engineOptions(2000, 10) },
 };
