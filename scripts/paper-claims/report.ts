@@ -56,19 +56,24 @@ function tableA(): string {
   ].join('\n');
 }
 
-function tableB(): string {
-  const row = (name: string, model: string): string => {
+/** Models side by side at 100 steps and in bits/dim, with the paired bits/dim difference of the last to the first. */
+function comparison(what: string, rows: Array<[label: string, model: string]>, difference: string): string {
+  const row = ([name, model]: [string, string]): string => {
     const f = fidOf(model, 100);
     return `| ${name} | ${fidCell(f)} | ${pct(f?.n256?.samples.confidentShare)} | ${bpdCell(bpdOf(model))} |`;
   };
   return [
-    '| schedule | FID at 100 steps (n=256 · n=64) | confident (n=256) | bits/dim (full T) |',
+    `| ${what} | FID at 100 steps (n=256 · n=64) | confident (n=256) | bits/dim (full T) |`,
     '|---|---|---|---|',
-    row('cosine (baseline)', 'cosine'),
-    row('linear', 'linear'),
-    `| linear − cosine, paired | | | ${paired(bpdOf('linear'), bpdOf('cosine'))} |`,
+    ...rows.map(row),
+    `| ${difference}, paired | | | ${paired(bpdOf(rows[rows.length - 1][1]), bpdOf(rows[0][1]))} |`,
   ].join('\n');
 }
+
+const tableB = (): string => comparison('schedule', [['cosine (baseline)', 'cosine'], ['linear', 'linear']], 'linear − cosine');
+
+/** L_hybrid with uniform t (the baseline) and with importance-sampled t, everything else equal. */
+const tableImportance = (): string => comparison('t sampled', [['uniform (baseline)', 'cosine'], ['importance', 'hybrid-importance']], 'importance − uniform');
 
 function tableD(): string {
   const lambdas = ['0', '0.001', '0.01'];
@@ -194,7 +199,7 @@ function main(): void {
   figures();
   if (!fs.existsSync(docFile)) throw new Error(`no doc at ${docFile}`);
   let doc = fs.readFileSync(docFile, 'utf8');
-  for (const [name, text] of Object.entries({ a: tableA(), b: tableB(), c: tableC(), d: tableD(), times: tableTimes() })) doc = fill(doc, name, text);
+  for (const [name, text] of Object.entries({ a: tableA(), b: tableB(), c: tableC(), d: tableD(), importance: tableImportance(), times: tableTimes() })) doc = fill(doc, name, text);
   fs.writeFileSync(docFile, doc);
   console.log(`wrote ${docFile} and the figures in ${figDir}`);
 }
