@@ -59,6 +59,7 @@ export function formatReport(r: EvaluateQualityResult, title: string): string {
     row('FID / floor FID', f ? num(s.fid / f.fid) : '-', f ? '1.00' : '-'),
     row('border mean (real: -1)', num(s.borderMean, 3), f ? num(f.borderMean, 3) : '-'),
     row('dark background share', pct(s.darkBackgroundShare), f ? pct(f.darkBackgroundShare) : '-'),
+    row('border noise (std, real: 0)', num(s.borderNoise, 3), f ? num(f.borderNoise, 3) : '-'),
   ];
   if (s.classAccuracy) {
     lines.push(row('class accuracy (overall)', pct(s.classAccuracy.overall), f?.classAccuracy ? pct(f.classAccuracy.overall) : '-'));

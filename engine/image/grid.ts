@@ -42,6 +42,30 @@ export function makeGrid(batch: ImageBatch, options: GridOptions = {}): ImageBat
   return { shape: [1, gridH, gridW, c], data: out };
 }
 
+/**
+ * The tiles of a makeGrid image back as an [n, h, w, C] batch (n tiles of h×w, read row-major with the same
+ * `columns` and `padding`): a stored grid of samples measured again without its run.
+ */
+export function splitGrid(grid: ImageBatch, n: number, h: number, w: number, options: Pick<GridOptions, 'columns' | 'padding'> = {}): ImageBatch {
+  const [, gridH, gridW, c] = grid.shape;
+  const columns = Math.min(options.columns ?? Math.ceil(Math.sqrt(n)), n);
+  const padding = options.padding ?? 2;
+  const rows = Math.ceil(n / columns);
+  if (gridH !== rows * (h + padding) + padding || gridW !== columns * (w + padding) + padding) {
+    throw new Error(`a grid of ${n} tiles of ${h}x${w} in ${columns} columns with padding ${padding} is ${rows * (h + padding) + padding}x${columns * (w + padding) + padding}, not ${gridH}x${gridW}`);
+  }
+  const out = new Float32Array(n * h * w * c);
+  for (let k = 0; k < n; k++) {
+    const top = padding + Math.floor(k / columns) * (h + padding);
+    const left = padding + (k % columns) * (w + padding);
+    for (let y = 0; y < h; y++) {
+      const src = ((top + y) * gridW + left) * c;
+      out.set(grid.data.subarray(src, src + w * c), ((k * h + y) * w) * c);
+    }
+  }
+  return { shape: [n, h, w, c], data: out };
+}
+
 /** Enlarges every image by an integer `factor`, each pixel becoming a factor x factor block. */
 export function upscaleNearest(batch: ImageBatch, factor: number): ImageBatch {
   if (!Number.isInteger(factor) || factor < 1) throw new Error(`upscale factor must be a positive integer, got ${factor}`);

@@ -3,6 +3,6 @@ export {
   ImageBatch, IMAGE_LIMITS, fromUint8, toUint8, validateImageBatch, checkImageSize, checkBatchElements,
 } from './pixels';
 export { DecodeOptions, ImageInput, encodePng, encodePngs, decodeImage, decodeImages, isPngOrJpeg } from './codec';
-export { GridOptions, makeGrid, upscaleNearest } from './grid';
+export { GridOptions, makeGrid, splitGrid, upscaleNearest } from './grid';
 export { resizeUint8 } from './resize';
 export { PngChunk, pngChunks, encodeChunk, iTXtData, withTextChunk, readTextChunks } from './png-text';

@@ -10,8 +10,9 @@
  *    the images and of a FIXED reference set, the first 5000 images of the dataset's test split (statistics
  *    computed once per process and classifier).
  *  - background: mean of the border pixels (the outer 2-pixel frame of the 32×32 image, which is exactly the
- *    padding of the 28×28 originals: −1 for every real MNIST and Fashion-MNIST image) and the share of images
- *    whose border mean is below 0 (dark background).
+ *    padding of the 28×28 originals: −1 for every real MNIST and Fashion-MNIST image), the share of images
+ *    whose border mean is below 0 (dark background), and the border noise: the std of each image's frame pixels,
+ *    averaged (0 for real images; the noise a sampler leaves behind, which the classifier's figures barely see).
  *  - class accuracy, for class-conditional models: per requested class, the share of its images classified as
  *    that class (does class 7 give sevens?), and overall.
  *
@@ -65,6 +66,8 @@ export interface QualityFigures {
   borderMean: number;
   /** Share of images whose border mean is below 0. */
   darkBackgroundShare: number;
+  /** Mean over images of the std of their border-frame pixels (real data 0). */
+  borderNoise: number;
   /** Class-conditional only: share classified as the requested class, overall and per class (null: not asked). */
   classAccuracy?: { overall: number; perClass: Array<number | null> };
 }
@@ -145,26 +148,34 @@ function checkLabels(labels: ArrayLike<number>, count: number): Int32Array {
   return out;
 }
 
-/** Border-frame figures: mean of the frame's pixels, and the share of images whose frame mean is < 0. */
-export function backgroundFigures(data: Float32Array, count: number): { borderMean: number; darkBackgroundShare: number } {
+/**
+ * Border-frame figures of `count` 32×32 grey images: the mean of the frame's pixels, the share of images whose
+ * frame mean is < 0, and the mean of each image's frame std.
+ */
+export function backgroundFigures(data: Float32Array, count: number): { borderMean: number; darkBackgroundShare: number; borderNoise: number } {
   let total = 0;
   let dark = 0;
   let pixels = 0;
+  let noise = 0;
   for (let i = 0; i < count; i++) {
     let sum = 0;
+    let squares = 0;
     let m = 0;
     for (let y = 0; y < SIDE; y++) {
       for (let x = 0; x < SIDE; x++) {
         if (y >= BORDER && y < SIDE - BORDER && x >= BORDER && x < SIDE - BORDER) continue;
-        sum += data[i * SIDE * SIDE + y * SIDE + x];
+        const v = data[i * SIDE * SIDE + y * SIDE + x];
+        sum += v;
+        squares += v * v;
         m++;
       }
     }
     total += sum;
     pixels = m;
+    noise += Math.sqrt(Math.max(0, squares / m - (sum / m) ** 2));
     if (sum / m < 0) dark++;
   }
-  return { borderMean: total / (pixels * count), darkBackgroundShare: dark / count };
+  return { borderMean: total / (pixels * count), darkBackgroundShare: dark / count, borderNoise: noise / count };
 }
 
 /** The figures of classified images (labels: the requested classes, for class accuracy). */

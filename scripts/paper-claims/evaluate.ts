@@ -95,6 +95,9 @@ const TERMS_IMAGES = 16;
 /** Every measurement, one JSON record a line, keyed by jobKey. */
 export const MEASUREMENTS = path.join(RUNS_DIR, 'results', 'measurements.jsonl');
 
+/** The grid of a sample set's first 64 images (for a class-conditional model, 10 columns: class i % 10 for sample i). */
+export const gridFile = (key: string): string => path.join(RUNS_DIR, 'results', 'grids', `${key.replace(/:/g, '_')}.png`);
+
 export const jobKey = (j: Job): string => (j.kind === 'fid' ? `fid:${j.model}:${j.steps}:${j.method}` : j.kind === 'bpd' ? `bpd:${j.model}:${j.steps}` : `terms:${j.model}`);
 
 function load(ref: ModelRef): SamplingModel {
@@ -119,10 +122,9 @@ async function runJob(job: Job, model: SamplingModel): Promise<Record<string, un
       const r = sampleQuality({ shape: [QUARTER, model.imageSize, model.imageSize, model.channels], data }, { dataset: 'mnist', labels: classes?.slice(k * QUARTER, (k + 1) * QUARTER) });
       return { samples: r.samples, floor: r.floor! };
     });
-    const grids = path.join(RUNS_DIR, 'results', 'grids');
-    fs.mkdirSync(grids, { recursive: true });
+    fs.mkdirSync(path.dirname(gridFile(jobKey(job))), { recursive: true });
     const first = { shape: [QUARTER, model.imageSize, model.imageSize, model.channels] as [number, number, number, number], data: set.images.data.subarray(0, QUARTER * per) };
-    fs.writeFileSync(path.join(grids, `${jobKey(job).replace(/:/g, '_')}.png`), await gridPng(first, model.numClasses ?? 8));
+    fs.writeFileSync(gridFile(jobKey(job)), await gridPng(first, model.numClasses ?? 8));
     return {
       ...(count === SAMPLES ? { n256: withoutImages(set).sizes[0] } : { n128: withoutImages(set).sizes[0] }),
       n64: {

@@ -12,8 +12,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { arg, meanSe, readRecords } from './lib';
 import { COLORS, lineChart, type Series } from './svg';
-import { MEASUREMENTS } from './evaluate';
+import { MEASUREMENTS, gridFile } from './evaluate';
 import { RUNS_DIR } from './runs';
+import { decodeImage, splitGrid } from '../../engine/image';
+import { backgroundFigures } from '../../engine/quality';
 
 interface Figures { fid: number; confidentShare: number; largestClassShare: number; borderMean: number; classAccuracy?: { overall: number } }
 interface FidRecord { key: string; n256?: { n: number; samples: Figures; floor: Figures }; n128?: { n: number; samples: Figures; floor: Figures }; n64: { fid: { mean: number; se: number }; floor: { mean: number; se: number }; confident: { mean: number; se: number } }; seconds: number }
@@ -54,6 +56,24 @@ function tableA(): string {
     ...rows,
     `| real-image floor | ${floor?.n256 ? `${f1(floor.n256.floor.fid)} · ${pm(floor.n64.floor)}` : '–'} | | | | | | |`,
   ].join('\n');
+}
+
+/** Border noise (engine/quality backgroundFigures) of the first 64 samples of a measured set, from its grid. */
+async function gridNoise(model: string, steps: number | 'full', method: string): Promise<number | undefined> {
+  const file = gridFile(`fid:${model}:${steps}:${method}`);
+  if (!fs.existsSync(file)) return undefined;
+  const tiles = splitGrid(await decodeImage(fs.readFileSync(file), { channels: 1 }), 64, 32, 32, { columns: 10 });
+  return backgroundFigures(tiles.data, 64).borderNoise;
+}
+
+/** Claim a's border noise: what each sampler leaves in the background of 64 samples (real digits: 0). */
+async function tableNoise(): Promise<string> {
+  const columns: Array<[string, string]> = [['cosine', 'ancestral'], ['cosine', 'ddim'], ['fixed', 'ancestral'], ['fixed-small', 'ancestral'], ['fixed', 'ddim']];
+  const rows = await Promise.all(STEPS.map(async (s) => {
+    const cells = await Promise.all(columns.map(([m, method]) => gridNoise(m, s, method)));
+    return `| ${stepLabel(s)} | ${cells.map((v) => f3(v)).join(' | ')} |`;
+  }));
+  return ['| sampling steps | learned σ, ancestral | learned σ, DDIM | fixed σ² = β_t, ancestral | fixed σ² = β̃_t, ancestral | fixed σ, DDIM |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 /** Models side by side at 100 steps and in bits/dim, with the paired bits/dim difference of the last to the first. */
@@ -146,7 +166,7 @@ function tableTimes(): string {
     runs.set(t.run, { seconds: r.seconds + t.seconds, step: Math.max(r.step, t.step), parts: r.parts + 1 });
   }
   const train = [...runs.entries()].map(([run, r]) => `| train ${run} | ${r.step} steps | ${(r.seconds / 3600).toFixed(2)} h wall${r.parts > 1 ? ` (${r.parts} sittings)` : ''} |`);
-  const evals = records.map((r) => `| ${r.key} | ${r.key.startsWith('fid') ? '256 samples' : `${(r as unknown as BpdRecord).count} images`} | ${(Number(r.seconds) / 60).toFixed(1)} min wall |`);
+  const evals = records.map((r) => `| ${r.key} | ${r.key.startsWith('fid') ? (r.key.includes(':full:') ? '128 samples' : '256 samples') : `${(r as unknown as BpdRecord).count} images`} | ${(Number(r.seconds) / 60).toFixed(1)} min wall |`);
   return ['| what | size | time |', '|---|---|---|', ...train, ...evals].join('\n');
 }
 
@@ -195,13 +215,16 @@ function fill(doc: string, name: string, text: string | undefined): string {
   return re.test(doc) ? doc.replace(re, (_, open: string, close: string) => `${open}\n${text}\n${close}`) : doc;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   figures();
   if (!fs.existsSync(docFile)) throw new Error(`no doc at ${docFile}`);
   let doc = fs.readFileSync(docFile, 'utf8');
-  for (const [name, text] of Object.entries({ a: tableA(), b: tableB(), c: tableC(), d: tableD(), importance: tableImportance(), times: tableTimes() })) doc = fill(doc, name, text);
+  for (const [name, text] of Object.entries({ a: tableA(), noise: await tableNoise(), b: tableB(), c: tableC(), d: tableD(), importance: tableImportance(), times: tableTimes() })) doc = fill(doc, name, text);
   fs.writeFileSync(docFile, doc);
   console.log(`wrote ${docFile} and the figures in ${figDir}`);
 }
 
-main();
+main().catch((err) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  process.exitCode = 1;
+});

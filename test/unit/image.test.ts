@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import {
-  IMAGE_LIMITS, decodeImage, decodeImages, encodePng, encodePngs, fromUint8, makeGrid, resizeUint8, toUint8,
+  IMAGE_LIMITS, decodeImage, decodeImages, encodePng, encodePngs, fromUint8, makeGrid, resizeUint8, splitGrid, toUint8,
   upscaleNearest,
 } from '../../engine/image';
 
@@ -65,6 +65,17 @@ test('encodePngs writes one PNG per image of the batch', async () => {
     const raw = await sharp(pngs[k]).raw().toBuffer();
     assert.deepEqual(new Uint8Array(raw), images[k]);
   }
+});
+
+test('splitGrid takes makeGrid\'s tiles back, in order, and refuses a grid of another layout', () => {
+  const [n, h, w, c] = [7, 3, 5, 2];
+  const data = Float32Array.from({ length: n * h * w * c }, (_, i) => Math.sin(i) * 0.9);
+  const grid = makeGrid({ shape: [n, h, w, c], data }, { columns: 3, padding: 1 });
+  const back = splitGrid(grid, n, h, w, { columns: 3, padding: 1 });
+  assert.deepEqual(back.shape, [n, h, w, c]);
+  assert.deepEqual(Array.from(back.data), Array.from(data));
+  assert.deepEqual(Array.from(splitGrid(makeGrid({ shape: [n, h, w, c], data }), n, h, w).data), Array.from(data), 'default layout');
+  assert.throws(() => splitGrid(grid, n, h, w, { columns: 4, padding: 1 }), /a grid of 7 tiles of 3x5 in 4 columns with padding 1 is 9x25, not 13x19/);
 });
 
 test('makeGrid places image k at row floor(k/columns), column k mod columns, with padded gutters', () => {

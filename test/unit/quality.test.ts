@@ -146,6 +146,7 @@ test('sampleQuality: real digits score like the floor; noise and inverted digits
   assert.equal(floor.borderMean, -1);
   assert.equal(real.samples.borderMean, -1);
   assert.equal(real.samples.darkBackgroundShare, 1);
+  assert.equal(real.samples.borderNoise, 0, 'a real digit\'s frame is all −1');
   assert.equal(real.samples.histogram.reduce((a, b) => a + b, 0), n);
   assert.ok(real.samples.largestClassShare < 0.2);
   // Train digits are as real as test digits: their FID is within a factor of the floor's.
@@ -155,12 +156,15 @@ test('sampleQuality: real digits score like the floor; noise and inverted digits
   const noise = sampleQuality({ shape: [n, 32, 32, 1], data: Float32Array.from(images.data, () => Math.max(-1, Math.min(1, rng.normal()))) }, { dataset: 'mnist' });
   assert.ok(noise.samples.fid > 10 * floor.fid, `noise FID ${noise.samples.fid} vs floor ${floor.fid}`);
   assert.ok(Math.abs(noise.samples.borderMean) < 0.05);
+  // N(0, 1) clipped to [−1, 1] has variance P(|z| < 1) − 2φ(1) + P(|z| > 1) = 0.516, std 0.718.
+  assert.ok(Math.abs(noise.samples.borderNoise - 0.718) < 0.03, `border noise ${noise.samples.borderNoise}`);
   assert.deepEqual(noise.floor, floor, 'the floor depends only on n and the seed');
 
   const inverted = sampleQuality({ shape: [n, 32, 32, 1], data: images.data.map((v) => -v) }, { dataset: 'mnist', floor: false });
   assert.equal(inverted.floor, undefined);
   assert.equal(inverted.samples.borderMean, 1);
   assert.equal(inverted.samples.darkBackgroundShare, 0);
+  assert.equal(inverted.samples.borderNoise, 0);
   assert.ok(inverted.samples.fid > 10 * floor.fid);
 
   // The same images in another order give the same figures.
