@@ -3,7 +3,7 @@
  * one job at a time, each result appended to $CLAIMS_RUNS/results/measurements.jsonl under its key (a rerun skips
  * the jobs already there, so it resumes where it stopped; a job two claims share runs once).
  *
- *   node --import tsx scripts/paper-claims/evaluate.ts --claim a|b|c|d|all [--only fid|bpd|terms] [--model NAME] [--method ancestral|ddim] [--no-full] [--dry]
+ *   node --import tsx scripts/paper-claims/evaluate.ts --claim a|b|c|d|replicate|all [--only fid|bpd|terms] [--model NAME] [--method ancestral|ddim] [--no-full] [--dry]
  *
  * --no-full leaves out the samplings over the full T = 1000 steps (10× the cost of 100 steps) for a later run.
  *
@@ -52,6 +52,7 @@ const compared = (name: ReferenceRunName, varType?: ModelVarType): ModelRef => (
 
 export const MODELS: Record<string, ModelRef> = {
   cosine: compared('cosine'),
+  'cosine-2': compared('cosine-2'),
   fixed: compared('fixed'),
   'fixed-small': { ...compared('fixed', 'fixed_small'), id: 'fixed-small' },
   linear: compared('linear'),
@@ -82,6 +83,7 @@ export const CLAIM_JOBS: Record<string, Job[]> = {
   b: [fid('cosine', 100), fid('linear', 100), bpd('cosine'), bpd('linear'), fid('linear', 50), fid('linear', 25)],
   c: [fid('hybrid-importance', 100), bpd('hybrid-importance'), { kind: 'terms', model: 'kl-uniform' }, { kind: 'terms', model: 'kl-importance' }],
   d: ['cosine', 'lambda-0', 'lambda-0.01'].flatMap((m) => [fid(m, 100), bpd(m)]),
+  replicate: [fid('cosine-2', 100), bpd('cosine-2')],
 };
 
 const SAMPLES = 256;
@@ -193,7 +195,7 @@ async function main(): Promise<void> {
   const onlyModel = arg('model');
   const onlyMethod = arg('method');
   const claims = claim === 'all' ? Object.keys(CLAIM_JOBS) : claim.split(',');
-  for (const c of claims) if (!CLAIM_JOBS[c]) throw new Error(`--claim must be a, b, c, d or all, got ${c}`);
+  for (const c of claims) if (!CLAIM_JOBS[c]) throw new Error(`--claim must be a, b, c, d, replicate or all, got ${c}`);
   if (!process.argv.includes('--dry')) await initBackend('wasm');
   const file = MEASUREMENTS;
   const done = new Set(readRecords<{ key: string }>(file).map((r) => r.key));

@@ -93,6 +93,9 @@ function comparison(what: string, rows: Array<[label: string, model: string]>, d
 const tableB = (): string => comparison('schedule', [['cosine (baseline)', 'cosine'], ['linear', 'linear']], 'linear − cosine');
 
 /** L_hybrid with uniform t (the baseline) and with importance-sampled t, everything else equal. */
+/** Two runs of the baseline: how far one setting's runs land apart. */
+const tableReplicate = (): string => comparison('run', [['cosine', 'cosine'], ['cosine-2 (the same setting again)', 'cosine-2']], 'cosine-2 − cosine');
+
 const tableImportance = (): string => comparison('t sampled', [['uniform (baseline)', 'cosine'], ['importance', 'hybrid-importance']], 'importance − uniform');
 
 function tableD(): string {
@@ -219,7 +222,7 @@ async function main(): Promise<void> {
   figures();
   if (!fs.existsSync(docFile)) throw new Error(`no doc at ${docFile}`);
   let doc = fs.readFileSync(docFile, 'utf8');
-  for (const [name, text] of Object.entries({ a: tableA(), noise: await tableNoise(), b: tableB(), c: tableC(), d: tableD(), importance: tableImportance(), times: tableTimes() })) doc = fill(doc, name, text);
+  for (const [name, text] of Object.entries({ a: tableA(), noise: await tableNoise(), b: tableB(), c: tableC(), d: tableD(), importance: tableImportance(), replicate: tableReplicate(), times: tableTimes() })) doc = fill(doc, name, text);
   fs.writeFileSync(docFile, doc);
   console.log(`wrote ${docFile} and the figures in ${figDir}`);
 }

@@ -11,13 +11,17 @@ export IDDPM_WORKERS="${IDDPM_WORKERS:-2}"
 [ -d "$RUNS/data" ] || node --import tsx scripts/reference/export-dataset.ts --kind mnist --split train --size 32 --channels 1 --out "$RUNS/data"
 train() { for r in "$@"; do node --import tsx scripts/paper-claims/train.ts --reference "$r"; done; }
 measure() { nice -n 15 node --import tsx scripts/paper-claims/evaluate.ts "$@"; }
-train cosine linear lambda-0.01 &
-train fixed lambda-0 &
+train cosine linear lambda-0.01 cosine-2 &
+train fixed lambda-0 hybrid-importance &
 wait
-measure --claim a --no-full --only fid --model cosine
-measure --claim a --no-full --only fid --model fixed
+measure --claim a --no-full --only fid --method ancestral --model cosine
+measure --claim a --no-full --only fid --method ancestral --model fixed
+measure --claim a --only bpd --model cosine
+measure --claim a --only bpd --model fixed
 measure --claim d --no-full
 measure --claim b --no-full
+measure --claim c --no-full
+measure --claim replicate
 measure --claim a --no-full
 train kl-uniform &
 train kl-importance &

@@ -7,6 +7,7 @@
  *
  * Claims a, b, d — one component changed from the baseline per run, 2000 steps each, EMA 0.998, uniform t:
  *   cosine       the baseline: learned σ (learned_range), L_hybrid with λ = 0.001, cosine schedule
+ *   cosine-2     the baseline again: how far apart two runs of one setting land
  *   fixed        fixed σ (learn_sigma False: σ² = β_t, fixed_large), L_simple (the DDPM setting)
  *   linear       the linear schedule
  *   lambda-0, lambda-0.01   L_hybrid with λ = 0 / 0.01 (the launcher's HybridDiffusion weighs the vb term by λ·T;
@@ -45,11 +46,14 @@ const compareRun = (name: string, changes: Partial<CompletePipeline>): Reference
   steps: COMPARE_STEPS,
 });
 
-export type ReferenceRunName = 'cosine' | 'fixed' | 'linear' | 'lambda-0' | 'lambda-0.01' | 'hybrid-importance' | 'kl-uniform' | 'kl-importance';
+export type ReferenceRunName = 'cosine' | 'cosine-2' | 'fixed' | 'linear' | 'lambda-0' | 'lambda-0.01' | 'hybrid-importance' | 'kl-uniform' | 'kl-importance';
 
 export const REFERENCE_RUNS: Record<ReferenceRunName, ReferenceRun> = {
   // The baseline: the demo's pipeline (learned σ, L_hybrid with λ = 0.001, cosine, uniform t); λ = 0.001 of claim d.
   cosine: compareRun('cosine', {}),
+  // The baseline again (the reference has no seed: other initial weights and data order): how far two runs of one
+  // setting land apart, the yardstick for every difference between runs.
+  'cosine-2': compareRun('cosine-2', {}),
   fixed: compareRun('fixed', { unet: { ...demoUnet, modelVarType: 'fixed_large' }, loss: { kind: 'simple', lambda: 0.001 } }),
   linear: compareRun('linear', { schedule: { kind: 'linear', steps: 1000 } }),
   'lambda-0': compareRun('lambda-0', { loss: { kind: 'hybrid', lambda: 0 } }),
