@@ -16,24 +16,29 @@ export interface GridOptions {
   padValue?: number;
 }
 
+/** Where makeGrid puts n tiles of h×w: the grid's size and the top-left corner of tile k. */
+function gridLayout(n: number, h: number, w: number, options: GridOptions): { columns: number; padding: number; gridH: number; gridW: number; corner: (k: number) => [number, number] } {
+  const columns = Math.min(options.columns ?? Math.ceil(Math.sqrt(n)), n);
+  const padding = options.padding ?? 2;
+  if (!Number.isInteger(columns) || columns < 1) throw new Error(`grid columns must be a positive integer, got ${columns}`);
+  if (!Number.isInteger(padding) || padding < 0) throw new Error(`grid padding must be a non-negative integer, got ${padding}`);
+  const rows = Math.ceil(n / columns);
+  return {
+    columns, padding, gridH: rows * (h + padding) + padding, gridW: columns * (w + padding) + padding,
+    corner: (k) => [padding + Math.floor(k / columns) * (h + padding), padding + (k % columns) * (w + padding)],
+  };
+}
+
 /**
  * Tiles a batch into a single [1, H', W', C] image: `columns` tiles per row, row-major (image k at row
  * floor(k / columns), column k mod columns), `padding` pixels of `padValue` between tiles and around them.
  */
 export function makeGrid(batch: ImageBatch, options: GridOptions = {}): ImageBatch {
   const [n, h, w, c] = batch.shape;
-  const columns = Math.min(options.columns ?? Math.ceil(Math.sqrt(n)), n);
-  const padding = options.padding ?? 2;
-  const padValue = options.padValue ?? 1;
-  if (!Number.isInteger(columns) || columns < 1) throw new Error(`grid columns must be a positive integer, got ${columns}`);
-  if (!Number.isInteger(padding) || padding < 0) throw new Error(`grid padding must be a non-negative integer, got ${padding}`);
-  const rows = Math.ceil(n / columns);
-  const gridH = rows * (h + padding) + padding;
-  const gridW = columns * (w + padding) + padding;
-  const out = new Float32Array(gridH * gridW * c).fill(padValue);
+  const { gridH, gridW, corner } = gridLayout(n, h, w, options);
+  const out = new Float32Array(gridH * gridW * c).fill(options.padValue ?? 1);
   for (let k = 0; k < n; k++) {
-    const top = padding + Math.floor(k / columns) * (h + padding);
-    const left = padding + (k % columns) * (w + padding);
+    const [top, left] = corner(k);
     for (let y = 0; y < h; y++) {
       const src = ((k * h + y) * w) * c;
       out.set(batch.data.subarray(src, src + w * c), ((top + y) * gridW + left) * c);
@@ -47,17 +52,14 @@ export function makeGrid(batch: ImageBatch, options: GridOptions = {}): ImageBat
  * `columns` and `padding`): a stored grid of samples measured again without its run.
  */
 export function splitGrid(grid: ImageBatch, n: number, h: number, w: number, options: Pick<GridOptions, 'columns' | 'padding'> = {}): ImageBatch {
-  const [, gridH, gridW, c] = grid.shape;
-  const columns = Math.min(options.columns ?? Math.ceil(Math.sqrt(n)), n);
-  const padding = options.padding ?? 2;
-  const rows = Math.ceil(n / columns);
-  if (gridH !== rows * (h + padding) + padding || gridW !== columns * (w + padding) + padding) {
-    throw new Error(`a grid of ${n} tiles of ${h}x${w} in ${columns} columns with padding ${padding} is ${rows * (h + padding) + padding}x${columns * (w + padding) + padding}, not ${gridH}x${gridW}`);
+  const [, height, width, c] = grid.shape;
+  const { columns, padding, gridH, gridW, corner } = gridLayout(n, h, w, options);
+  if (height !== gridH || width !== gridW) {
+    throw new Error(`a grid of ${n} tiles of ${h}x${w} in ${columns} columns with padding ${padding} is ${gridH}x${gridW}, not ${height}x${width}`);
   }
   const out = new Float32Array(n * h * w * c);
   for (let k = 0; k < n; k++) {
-    const top = padding + Math.floor(k / columns) * (h + padding);
-    const left = padding + (k % columns) * (w + padding);
+    const [top, left] = corner(k);
     for (let y = 0; y < h; y++) {
       const src = ((top + y) * gridW + left) * c;
       out.set(grid.data.subarray(src, src + w * c), ((k * h + y) * w) * c);

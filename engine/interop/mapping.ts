@@ -13,7 +13,8 @@
  * learned variance), `simple` = mse. So RESCALED_KL = rescaled-kl; RESCALED_MSE = hybrid with λ = 0.001;
  * MSE = hybrid with λ = 1/T when the variance is learned, simple when it is fixed; KL = kl (no flag).
  * Inexpressible in the reference: `simple` with a learned variance (the variance would get no training
- * signal) and `hybrid` with a learned variance and any other λ.
+ * signal) and `hybrid` with a learned variance and any other λ (which the launcher still trains, with its
+ * HybridDiffusion: engine/interop/launcher.ts).
  */
 import { learnsSigma, type LossSpec, type ModelVarType, type ScheduleSpec, type TimestepsSpec } from '../spec';
 
