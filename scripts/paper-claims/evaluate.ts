@@ -46,21 +46,22 @@ function refRun(name: ReferenceRunName, step: number, ema = true): string {
   return path.join(RUNS_DIR, `ref-${name}`, 'run', file);
 }
 
-const compared = (name: ReferenceRunName, varType?: ModelVarType): ModelRef => ({
-  id: varType ? `${name}-${varType}` : name, pt: refRun(name, REFERENCE_RUNS[name].steps), pipeline: REFERENCE_RUNS[name].pipeline, varType,
+/** Run `name` at its last step, as model `id` (default the run's name), optionally sampled with another variance. */
+const compared = (name: ReferenceRunName, o: { id?: string; varType?: ModelVarType; ema?: boolean } = {}): ModelRef => ({
+  id: o.id ?? name, pt: refRun(name, REFERENCE_RUNS[name].steps, o.ema ?? true), pipeline: REFERENCE_RUNS[name].pipeline, varType: o.varType,
 });
 
 export const MODELS: Record<string, ModelRef> = {
   cosine: compared('cosine'),
   'cosine-2': compared('cosine-2'),
   fixed: compared('fixed'),
-  'fixed-small': { ...compared('fixed', 'fixed_small'), id: 'fixed-small' },
+  'fixed-small': compared('fixed', { id: 'fixed-small', varType: 'fixed_small' }),
   linear: compared('linear'),
   'lambda-0': compared('lambda-0'),
   'lambda-0.01': compared('lambda-0.01'),
   'hybrid-importance': compared('hybrid-importance'),
-  'kl-uniform': { id: 'kl-uniform', pt: refRun('kl-uniform', REFERENCE_RUNS['kl-uniform'].steps, false), pipeline: REFERENCE_RUNS['kl-uniform'].pipeline },
-  'kl-importance': { id: 'kl-importance', pt: refRun('kl-importance', REFERENCE_RUNS['kl-importance'].steps, false), pipeline: REFERENCE_RUNS['kl-importance'].pipeline },
+  'kl-uniform': compared('kl-uniform', { ema: false }),
+  'kl-importance': compared('kl-importance', { ema: false }),
 };
 
 type Job =

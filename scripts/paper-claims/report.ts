@@ -92,10 +92,10 @@ function comparison(what: string, rows: Array<[label: string, model: string]>, d
 
 const tableB = (): string => comparison('schedule', [['cosine (baseline)', 'cosine'], ['linear', 'linear']], 'linear − cosine');
 
-/** L_hybrid with uniform t (the baseline) and with importance-sampled t, everything else equal. */
 /** Two runs of the baseline: how far one setting's runs land apart. */
 const tableReplicate = (): string => comparison('run', [['cosine', 'cosine'], ['cosine-2 (the same setting again)', 'cosine-2']], 'cosine-2 − cosine');
 
+/** L_hybrid with uniform t (the baseline) and with importance-sampled t, everything else equal. */
 const tableImportance = (): string => comparison('t sampled', [['uniform (baseline)', 'cosine'], ['importance', 'hybrid-importance']], 'importance − uniform');
 
 function tableD(): string {
